@@ -1,0 +1,120 @@
+//! Backends: where bytes are stored.
+//!
+//! A [`Backend`] speaks bytes and implements the commands of the basic API
+//! with Redis semantics. The [`Cache`](crate::Cache) adds typing, signing,
+//! prefixes and safe mode on top, so a backend stays small. Built-in backends
+//! are chosen by URL; implement [`Backend`] to plug in your own and pass it to
+//! [`Cache::builder`](crate::Cache::builder).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::Result;
+
+pub(crate) mod any;
+pub mod memory;
+
+pub use memory::MemoryBackend;
+
+/// A condition on whether the key already exists, for [`Backend::set`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exist {
+    /// Store only if the key does not exist (Redis `NX`).
+    Absent,
+    /// Store only if the key exists (Redis `XX`).
+    Present,
+}
+
+/// How long a key has left, as told by [`Backend::get_expire`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    /// There is no such key.
+    #[default]
+    Missing,
+    /// The key exists and never expires.
+    Persistent,
+    /// The key exists and expires after this long.
+    Remaining(Duration),
+}
+
+/// A store of bytes under string keys, with Redis semantics.
+///
+/// Every method may fail with a backend failure (connection, timeout,
+/// server error); the [`Cache`](crate::Cache) decides what the caller sees.
+/// Expired keys are never returned, counted or matched.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// The value of `key`.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+
+    /// The values of `keys`, in order.
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>>;
+
+    /// Stores `value` under `key`, with an optional expiry and condition.
+    /// Without `expire` the key has no TTL, even if it had one before.
+    /// Returns whether it stored.
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        expire: Option<Duration>,
+        exist: Option<Exist>,
+    ) -> Result<bool>;
+
+    /// Stores every pair, all with the same expiry.
+    async fn set_many(&self, pairs: &[(&str, Bytes)], expire: Option<Duration>) -> Result<()>;
+
+    /// Deletes `key`; whether it existed.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Deletes `keys`; how many existed.
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64>;
+
+    /// Deletes every key matching the Redis glob `pattern`; how many.
+    async fn delete_match(&self, pattern: &str) -> Result<u64>;
+
+    /// The keys matching the Redis glob `pattern`, in no particular order.
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>>;
+
+    /// The keys matching `pattern` with their values.
+    async fn get_match(&self, pattern: &str) -> Result<Vec<(String, Bytes)>>;
+
+    /// Whether `key` exists.
+    async fn exists(&self, key: &str) -> Result<bool>;
+
+    /// Adds `by` to the integer at `key`, creating it at 0 first if absent;
+    /// `expire` applies only when the key is created. A value that is not
+    /// an integer is an [`ErrorKind::NotInteger`](crate::ErrorKind::NotInteger) error.
+    async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64>;
+
+    /// Sets the TTL of an existing key; whether the key existed.
+    async fn expire(&self, key: &str, timeout: Duration) -> Result<bool>;
+
+    /// The TTL left on `key`.
+    async fn get_expire(&self, key: &str) -> Result<Expiry>;
+
+    /// Checks the backend answers: echoes `message`, or `PONG`.
+    async fn ping(&self, message: Option<&[u8]>) -> Result<Bytes>;
+
+    /// Deletes every key of this backend (Redis: the selected database).
+    async fn clear(&self) -> Result<()>;
+
+    /// Takes a lock: stores `value` (the owner's token) only if `key` is
+    /// free, expiring after `expire`. Whether it was taken.
+    async fn set_lock(&self, key: &str, value: Bytes, expire: Duration) -> Result<bool> {
+        self.set(key, value, Some(expire), Some(Exist::Absent))
+            .await
+    }
+
+    /// Releases a lock only if it still holds the owner's `value`
+    /// (atomic compare-and-delete). Whether it was released.
+    async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool>;
+
+    /// Roughly how many bytes `key` takes, `None` if missing.
+    async fn get_size(&self, key: &str) -> Result<Option<u64>>;
+
+    /// How many keys the backend holds.
+    async fn get_keys_count(&self) -> Result<u64>;
+}

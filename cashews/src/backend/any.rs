@@ -1,0 +1,36 @@
+//! The backend a [`Cache`](crate::Cache) holds, chosen from a URL.
+
+use std::sync::Arc;
+
+use super::{Backend, MemoryBackend};
+use crate::error::Result;
+use crate::settings::BackendSettings;
+
+/// A built-in backend, or the door for a user's own.
+///
+/// An enum rather than a boxed trait object so that the memory hit path is a
+/// direct, inlinable call (see [`Cache::get`](crate::Cache::get)); every other
+/// command goes through the [`Backend`] trait.
+#[derive(Clone)]
+pub(crate) enum AnyBackend {
+    Memory(MemoryBackend),
+    Custom(Arc<dyn Backend>),
+}
+
+impl AnyBackend {
+    pub(crate) fn from_settings(settings: &BackendSettings) -> Result<Self> {
+        match settings {
+            BackendSettings::Memory(mem) => Ok(Self::Memory(MemoryBackend::new(mem.clone()))),
+            BackendSettings::Redis(_) | BackendSettings::Memcached(_) => {
+                Err(crate::Error::settings("this backend is not built yet"))
+            }
+        }
+    }
+
+    pub(crate) fn as_dyn(&self) -> &dyn Backend {
+        match self {
+            Self::Memory(b) => b,
+            Self::Custom(b) => b.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,651 @@
+//! [`Cache`]: the handle every command and strategy goes through.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::backend::any::AnyBackend;
+use crate::backend::{Backend, Exist, Expiry};
+use crate::codec::{Codec, Rejected};
+use crate::error::{Error, ErrorKind, Result};
+use crate::pattern;
+use crate::settings::Settings;
+use crate::ttl::IntoTtl;
+
+mod lock;
+
+pub use lock::LockGuard;
+
+/// A cache: a backend plus typing, signing, prefixes and safe mode.
+///
+/// Cheap to clone (an `Arc`); clones share everything. Make one per backend
+/// with [`Cache::from_url`], or use the global one ([`setup`], [`global`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use std::time::Duration;
+/// let cache = cashews::Cache::from_url("mem://?size=1000")?;
+/// cache.set("greeting", &"hello", Duration::from_secs(60)).await?;
+/// let v: Option<String> = cache.get("greeting").await?;
+/// assert_eq!(v.as_deref(), Some("hello"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: AnyBackend,
+    codec: Codec,
+    /// `"{prefix}:"`, ready to prepend.
+    prefix: Option<String>,
+    safe: bool,
+    enable: bool,
+    stats: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    backend_failures: AtomicU64,
+    rejected_values: AtomicU64,
+}
+
+/// Counts of the failures a cache absorbed instead of returning them.
+///
+/// Only failures are counted, so hits stay free of shared writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Backend failures answered as empty results by safe mode.
+    pub backend_failures: u64,
+    /// Stored values read as misses: bad or missing signature, corrupt bytes,
+    /// or bytes that do not decode as the requested type.
+    pub rejected_values: u64,
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &self.inner;
+        f.debug_struct("Cache")
+            .field("prefix", &i.prefix)
+            .field("safe", &i.safe)
+            .field("enable", &i.enable)
+            .field("signed", &i.codec.is_signed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Cache`] from settings or from a backend of your own.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use cashews::{Cache, backend::MemoryBackend};
+/// let cache = Cache::builder(MemoryBackend::new(Default::default()))
+///     .prefix("app")
+///     .hash_key("secret")
+///     .build();
+/// cache.set("k", &1.5, 60).await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct CacheBuilder {
+    backend: AnyBackend,
+    hash_key: Option<String>,
+    prefix: Option<String>,
+    safe: bool,
+    enable: bool,
+}
+
+impl fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("prefix", &self.prefix)
+            .field("safe", &self.safe)
+            .field("enable", &self.enable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheBuilder {
+    /// Signs every value with this secret; unsigned or tampered values read as misses.
+    pub fn hash_key(mut self, secret: impl Into<String>) -> Self {
+        self.hash_key = Some(secret.into());
+        self
+    }
+
+    /// Prepends `prefix:` to every key.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Safe mode (default on): backend failures become empty answers.
+    pub fn safe(mut self, safe: bool) -> Self {
+        self.safe = safe;
+        self
+    }
+
+    /// Caching on (default) or off.
+    pub fn enable(mut self, enable: bool) -> Self {
+        self.enable = enable;
+        self
+    }
+
+    /// The cache.
+    pub fn build(self) -> Cache {
+        Cache {
+            inner: Arc::new(Inner {
+                codec: Codec::new(self.hash_key.as_deref()),
+                prefix: self.prefix.map(|p| format!("{p}:")),
+                backend: self.backend,
+                safe: self.safe,
+                enable: self.enable,
+                stats: Counters::default(),
+            }),
+        }
+    }
+}
+
+impl Cache {
+    /// A cache configured by a setup URL (see [`Settings`] for the forms).
+    ///
+    /// ```
+    /// let cache = cashews::Cache::from_url("mem://?size=100&prefix=app").unwrap();
+    /// assert!(cashews::Cache::from_url("mem://?sise=100").is_err());
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_settings(&Settings::from_url(url)?)
+    }
+
+    /// A cache configured by typed settings.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        Ok(CacheBuilder {
+            backend: AnyBackend::from_settings(&settings.backend)?,
+            hash_key: settings.hash_key.as_ref().map(|s| s.expose().to_owned()),
+            prefix: settings.prefix.clone(),
+            safe: settings.safe,
+            enable: settings.enable,
+        }
+        .build())
+    }
+
+    /// Starts a cache over a backend of your own (or a built-in one made by hand).
+    pub fn builder(backend: impl Backend) -> CacheBuilder {
+        let any = match (&backend as &dyn std::any::Any)
+            .downcast_ref::<crate::backend::MemoryBackend>()
+        {
+            // Keep the memory backend's direct hit path.
+            Some(mem) => AnyBackend::Memory(mem.clone()),
+            None => AnyBackend::Custom(Arc::new(backend)),
+        };
+        CacheBuilder {
+            backend: any,
+            hash_key: None,
+            prefix: None,
+            safe: true,
+            enable: true,
+        }
+    }
+
+    /// Counts of the failures this cache absorbed.
+    pub fn stats(&self) -> CacheStats {
+        let s = &self.inner.stats;
+        CacheStats {
+            backend_failures: s.backend_failures.load(Ordering::Relaxed),
+            rejected_values: s.rejected_values.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether caching is on for this cache.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enable
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        self.inner.backend.as_dyn()
+    }
+
+    /// The key as stored: with the cache's prefix.
+    fn full_key<'a>(&self, key: &'a str) -> Cow<'a, str> {
+        match &self.inner.prefix {
+            None => Cow::Borrowed(key),
+            Some(p) => Cow::Owned([p.as_str(), key].concat()),
+        }
+    }
+
+    /// A pattern as matched on the backend: the prefix, escaped, before it.
+    fn full_pattern<'a>(&self, pattern: &'a str) -> Cow<'a, str> {
+        match &self.inner.prefix {
+            None => Cow::Borrowed(pattern),
+            Some(p) => Cow::Owned([&*pattern::escape(p), pattern].concat()),
+        }
+    }
+
+    fn strip_prefix(&self, mut key: String) -> String {
+        if let Some(p) = &self.inner.prefix {
+            key.drain(..p.len().min(key.len()));
+        }
+        key
+    }
+
+    /// Applies safe mode to a backend answer.
+    fn settle<T: Default>(&self, command: &str, key: &str, answer: Result<T>) -> Result<T> {
+        match answer {
+            Err(e) if self.inner.safe && e.is_backend_failure() => {
+                self.inner
+                    .stats
+                    .backend_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(command, key, error = %e, "cache backend failed; answering empty (safe mode)");
+                Ok(T::default())
+            }
+            other => other,
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
+        match self.inner.codec.decode(key, bytes) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                self.reject(key, why);
+                None
+            }
+        }
+    }
+
+    #[cold]
+    fn reject(&self, key: &str, why: Rejected) {
+        self.inner
+            .stats
+            .rejected_values
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(key, "stored value {}; treated as a miss", why.as_str());
+    }
+
+    fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Bytes> {
+        self.inner.codec.encode(key, value).map(Bytes::from)
+    }
+
+    /// The value stored at `key`, decoded as `T`.
+    ///
+    /// A missing or expired key, a value that does not decode as `T`, and
+    /// (with a `hash_key`) an unsigned or tampered value are all `None`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        if !self.inner.enable {
+            return Ok(None);
+        }
+        let key = self.full_key(key);
+        let bytes = match &self.inner.backend {
+            // The hit path: decode straight from the map, no copy, no boxed future.
+            AnyBackend::Memory(mem) => {
+                return Ok(mem.read(&key, |b| self.decode(&key, b)).flatten());
+            }
+            backend => self.settle("get", &key, backend.as_dyn().get(&key).await)?,
+        };
+        Ok(bytes.and_then(|b| self.decode(&key, &b)))
+    }
+
+    /// The values of `keys`, in order, each decoded as `T`.
+    pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
+        if !self.inner.enable {
+            return Ok(keys.iter().map(|_| None).collect());
+        }
+        let full: Vec<Cow<'_, str>> = keys.iter().map(|k| self.full_key(k)).collect();
+        let refs: Vec<&str> = full.iter().map(|k| &**k).collect();
+        let found = self.settle("get_many", "", self.backend().get_many(&refs).await)?;
+        Ok(refs
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                found
+                    .get(i)
+                    .cloned()
+                    .flatten()
+                    .and_then(|b| self.decode(key, &b))
+            })
+            .collect())
+    }
+
+    /// Stores `value` at `key` for `ttl` (a [`Duration`], seconds, `"1h30m"`,
+    /// or `None::<Duration>` for no expiry). Returns whether it stored.
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl IntoTtl,
+    ) -> Result<bool> {
+        self.set_inner(key, value, ttl.into_ttl()?, None).await
+    }
+
+    /// Stores `value` only if the key is [`Exist::Absent`] (NX) or
+    /// [`Exist::Present`] (XX). Returns whether it stored.
+    pub async fn set_if<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: impl IntoTtl,
+        exist: Exist,
+    ) -> Result<bool> {
+        self.set_inner(key, value, ttl.into_ttl()?, Some(exist))
+            .await
+    }
+
+    async fn set_inner<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+        exist: Option<Exist>,
+    ) -> Result<bool> {
+        if !self.inner.enable {
+            return Ok(false);
+        }
+        let key = self.full_key(key);
+        let bytes = self.encode(&key, value)?;
+        self.settle(
+            "set",
+            &key,
+            self.backend().set(&key, bytes, ttl, exist).await,
+        )
+    }
+
+    /// Stores every pair with the same `ttl`.
+    pub async fn set_many<T: Serialize>(
+        &self,
+        pairs: &[(&str, T)],
+        ttl: impl IntoTtl,
+    ) -> Result<()> {
+        let ttl = ttl.into_ttl()?;
+        if !self.inner.enable {
+            return Ok(());
+        }
+        let mut encoded = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            let key = self.full_key(key);
+            let bytes = self.encode(&key, value)?;
+            encoded.push((key, bytes));
+        }
+        let refs: Vec<(&str, Bytes)> = encoded.iter().map(|(k, v)| (&**k, v.clone())).collect();
+        self.settle("set_many", "", self.backend().set_many(&refs, ttl).await)
+    }
+
+    /// The stored value of `key`, or stores `default` there (if the key is
+    /// still absent) and returns it.
+    pub async fn get_or_set<T: Serialize + DeserializeOwned>(
+        &self,
+        key: &str,
+        default: T,
+        ttl: impl IntoTtl,
+    ) -> Result<T> {
+        let ttl = ttl.into_ttl()?;
+        if let Some(found) = self.get(key).await? {
+            return Ok(found);
+        }
+        if self
+            .set_inner(key, &default, ttl, Some(Exist::Absent))
+            .await?
+        {
+            return Ok(default);
+        }
+        // Someone stored a value between our get and set: theirs wins.
+        Ok(self.get(key).await?.unwrap_or(default))
+    }
+
+    /// Deletes `key`; whether it existed.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        if !self.inner.enable {
+            return Ok(false);
+        }
+        let key = self.full_key(key);
+        self.settle("delete", &key, self.backend().delete(&key).await)
+    }
+
+    /// Deletes `keys`; how many existed.
+    pub async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        if !self.inner.enable {
+            return Ok(0);
+        }
+        let full: Vec<Cow<'_, str>> = keys.iter().map(|k| self.full_key(k)).collect();
+        let refs: Vec<&str> = full.iter().map(|k| &**k).collect();
+        self.settle("delete_many", "", self.backend().delete_many(&refs).await)
+    }
+
+    /// Deletes the keys matching a Redis glob `pattern`; how many.
+    ///
+    /// Escape values you place in a pattern with [`pattern::escape`].
+    pub async fn delete_match(&self, pattern: &str) -> Result<u64> {
+        if !self.inner.enable {
+            return Ok(0);
+        }
+        let pattern = self.full_pattern(pattern);
+        self.settle(
+            "delete_match",
+            &pattern,
+            self.backend().delete_match(&pattern).await,
+        )
+    }
+
+    /// The keys matching a Redis glob `pattern` (without the cache's prefix).
+    pub async fn scan(&self, pattern: &str) -> Result<Vec<String>> {
+        if !self.inner.enable {
+            return Ok(Vec::new());
+        }
+        let full = self.full_pattern(pattern);
+        let keys = self.settle("scan", &full, self.backend().scan(&full).await)?;
+        Ok(keys.into_iter().map(|k| self.strip_prefix(k)).collect())
+    }
+
+    /// The keys matching `pattern` with their values decoded as `T`; values
+    /// that do not decode are left out.
+    pub async fn get_match<T: DeserializeOwned>(&self, pattern: &str) -> Result<Vec<(String, T)>> {
+        if !self.inner.enable {
+            return Ok(Vec::new());
+        }
+        let full = self.full_pattern(pattern);
+        let found = self.settle("get_match", &full, self.backend().get_match(&full).await)?;
+        Ok(found
+            .into_iter()
+            .filter_map(|(k, bytes)| {
+                let value = self.decode(&k, &bytes)?;
+                Some((self.strip_prefix(k), value))
+            })
+            .collect())
+    }
+
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        if !self.inner.enable {
+            return Ok(false);
+        }
+        let key = self.full_key(key);
+        self.settle("exists", &key, self.backend().exists(&key).await)
+    }
+
+    /// Adds `by` to the counter at `key` (created at 0 if absent, with
+    /// `expire` applied only then) and returns the new value.
+    ///
+    /// Counters are plain decimal integers that the backend increments, so
+    /// they carry no signature; with a `hash_key`, read them with `incr`
+    /// (by 0) rather than [`get`](Self::get), which only trusts signed values.
+    pub async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
+        if !self.inner.enable {
+            return Ok(0);
+        }
+        let expire = expire.into_ttl()?;
+        let key = self.full_key(key);
+        self.settle("incr", &key, self.backend().incr(&key, by, expire).await)
+    }
+
+    /// Sets the TTL of an existing key; whether it existed.
+    pub async fn expire(&self, key: &str, ttl: impl IntoTtl) -> Result<bool> {
+        let ttl = ttl
+            .into_ttl()?
+            .ok_or_else(|| Error::new(ErrorKind::Ttl, "expire needs a ttl, not None"))?;
+        if !self.inner.enable {
+            return Ok(false);
+        }
+        let key = self.full_key(key);
+        self.settle("expire", &key, self.backend().expire(&key, ttl).await)
+    }
+
+    /// How long `key` has left: missing, no TTL, or the time remaining.
+    pub async fn get_expire(&self, key: &str) -> Result<Expiry> {
+        if !self.inner.enable {
+            return Ok(Expiry::Missing);
+        }
+        let key = self.full_key(key);
+        self.settle("get_expire", &key, self.backend().get_expire(&key).await)
+    }
+
+    /// Checks the backend answers: echoes `message`, or `PONG`.
+    ///
+    /// A health check, so safe mode never hides its failure.
+    pub async fn ping(&self, message: Option<&[u8]>) -> Result<Bytes> {
+        self.backend().ping(message).await
+    }
+
+    /// Deletes every key of this cache: with a prefix, the keys under it;
+    /// without, everything in the backend (on Redis: the selected database).
+    pub async fn clear(&self) -> Result<()> {
+        if !self.inner.enable {
+            return Ok(());
+        }
+        if self.inner.prefix.is_some() {
+            self.delete_match("*").await.map(drop)
+        } else {
+            self.settle("clear", "", self.backend().clear().await)
+        }
+    }
+
+    /// Takes the lock `key` for `token` (the owner's proof) for `ttl`;
+    /// whether it was free.
+    pub async fn set_lock(&self, key: &str, token: &str, ttl: impl IntoTtl) -> Result<bool> {
+        let ttl = ttl
+            .into_ttl()?
+            .ok_or_else(|| Error::new(ErrorKind::Ttl, "a lock needs a ttl, not None"))?;
+        if !self.inner.enable {
+            return Ok(false);
+        }
+        let key = self.full_key(key);
+        let token = Bytes::copy_from_slice(token.as_bytes());
+        self.settle(
+            "set_lock",
+            &key,
+            self.backend().set_lock(&key, token, ttl).await,
+        )
+    }
+
+    /// Releases the lock `key` if `token` still owns it; whether it did.
+    pub async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
+        if !self.inner.enable {
+            return Ok(false);
+        }
+        let key = self.full_key(key);
+        self.settle(
+            "unlock",
+            &key,
+            self.backend().unlock(&key, token.as_bytes()).await,
+        )
+    }
+
+    /// Whether the lock `key` is held; with `wait`, waits up to that long
+    /// for it to be released and says whether it is still held.
+    pub async fn is_locked(&self, key: &str, wait: Option<Duration>) -> Result<bool> {
+        let Some(wait) = wait else {
+            return self.exists(key).await;
+        };
+        let step = (wait / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if !self.exists(key).await? {
+                return Ok(false);
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(true);
+            }
+            tokio::time::sleep(step.min(deadline - now)).await;
+        }
+    }
+
+    /// Takes the lock `key` for `ttl`, or fails with
+    /// [`ErrorKind::Locked`] if someone holds it. The lock is released when
+    /// the guard is released or dropped, and expires after `ttl` regardless.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::from_url("mem://")?;
+    /// let guard = cache.lock("report", 30).await?;
+    /// assert!(cache.lock("report", 30).await.unwrap_err().is_locked());
+    /// guard.release().await?;
+    /// assert!(!cache.is_locked("report", None).await?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn lock(&self, key: &str, ttl: impl IntoTtl) -> Result<LockGuard> {
+        let token = lock::new_token();
+        if self.set_lock(key, &token, ttl).await? {
+            Ok(LockGuard::new(self.clone(), key.to_owned(), token))
+        } else {
+            Err(Error::new(ErrorKind::Locked, format!("{key:?} is locked")))
+        }
+    }
+
+    /// Roughly how many bytes `key` takes; `None` if missing.
+    pub async fn get_size(&self, key: &str) -> Result<Option<u64>> {
+        if !self.inner.enable {
+            return Ok(None);
+        }
+        let key = self.full_key(key);
+        self.settle("get_size", &key, self.backend().get_size(&key).await)
+    }
+
+    /// How many keys the backend holds (all of them, whatever the prefix).
+    pub async fn get_keys_count(&self) -> Result<u64> {
+        if !self.inner.enable {
+            return Ok(0);
+        }
+        self.settle("get_keys_count", "", self.backend().get_keys_count().await)
+    }
+}
+
+static GLOBAL: OnceLock<Cache> = OnceLock::new();
+
+/// Configures the global cache, used by attributes that name no cache.
+///
+/// Call it once, at start-up, before the global cache is first used; later
+/// calls fail with [`ErrorKind::AlreadyConfigured`].
+///
+/// ```
+/// cashews::setup("mem://?size=10000").unwrap();
+/// assert!(cashews::setup("mem://").unwrap_err().kind() == cashews::ErrorKind::AlreadyConfigured);
+/// ```
+pub fn setup(url: &str) -> Result<&'static Cache> {
+    set_global(Cache::from_url(url)?)
+}
+
+/// Makes `cache` the global cache; fails if one is already configured or used.
+pub fn set_global(cache: Cache) -> Result<&'static Cache> {
+    let mut fresh = Some(cache);
+    let global = GLOBAL.get_or_init(|| fresh.take().expect("initialised once"));
+    if fresh.is_some() {
+        return Err(Error::new(
+            ErrorKind::AlreadyConfigured,
+            "call cashews::setup once, before the global cache is first used",
+        ));
+    }
+    Ok(global)
+}
+
+/// The global cache: the one [`setup`] configured, else an in-memory
+/// `mem://` cache made on first use.
+pub fn global() -> &'static Cache {
+    GLOBAL
+        .get_or_init(|| Cache::from_url("mem://").expect("the default memory cache always builds"))
+}
