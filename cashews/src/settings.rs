@@ -291,12 +291,12 @@ fn redis(scheme: &str, location: &str, options: &mut Options) -> Result<RedisSet
         Some(v) => Some(parse_db(&v)?),
         None => None,
     };
-    if let (Some(a), Some(b)) = (path_db, option_db) {
-        if a != b {
-            return Err(Error::settings(format!(
-                "the URL names database {a} in its path and {b} in `db`; name it once"
-            )));
-        }
+    if let (Some(a), Some(b)) = (path_db, option_db)
+        && a != b
+    {
+        return Err(Error::settings(format!(
+            "the URL names database {a} in its path and {b} in `db`; name it once"
+        )));
     }
     let cluster = options.take_bool("cluster")?.unwrap_or(false);
     let db = path_db.or(option_db).unwrap_or(0);

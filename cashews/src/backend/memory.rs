@@ -55,7 +55,7 @@ impl std::fmt::Debug for MemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryBackend")
             .field("size", &self.store.capacity)
-            .field("len", &self.store.len.load(Ordering::Relaxed))
+            .field("entries", &self.store.map.len())
             .finish()
     }
 }
@@ -140,6 +140,12 @@ impl MemoryBackend {
         }
         entry.touch();
         Some(read(&entry.value))
+    }
+
+    /// How many entries the map holds right now, expired ones not yet swept
+    /// included. Never more than `size`.
+    pub fn entry_count(&self) -> usize {
+        self.store.map.len()
     }
 
     /// Removes expired entries now, as the periodic sweep does.
@@ -342,12 +348,15 @@ impl Store {
     }
 
     /// The live entries whose key matches `pattern`.
+    ///
+    /// An iteration that overlaps a table resize may meet an entry twice, so
+    /// keys are de-duplicated.
     fn matching(&self, pattern: &str) -> Vec<(Key, Arc<[u8]>)> {
         let now = self.now();
-        self.map
-            .pin()
-            .iter()
-            .filter(|(k, e)| e.live(now) && glob_match(pattern, k))
+        let map = self.map.pin();
+        let mut seen = std::collections::HashSet::new();
+        map.iter()
+            .filter(|(k, e)| e.live(now) && glob_match(pattern, k) && seen.insert(Arc::as_ptr(k)))
             .map(|(k, e)| (Key::clone(k), Arc::clone(&e.value)))
             .collect()
     }
@@ -527,8 +536,6 @@ impl Backend for MemoryBackend {
     }
 
     async fn get_keys_count(&self) -> Result<u64> {
-        let now = self.store.now();
-        let map = self.store.map.pin();
-        Ok(map.values().filter(|e| e.live(now)).count() as u64)
+        Ok(self.store.matching("*").len() as u64)
     }
 }

@@ -1,0 +1,4 @@
+//! Shared by the integration test suites.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod conformance;
