@@ -31,6 +31,7 @@ mod codec;
 mod error;
 pub mod pattern;
 pub mod settings;
+pub mod strategy;
 mod ttl;
 
 pub use backend::{Exist, Expiry};
