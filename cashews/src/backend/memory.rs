@@ -237,6 +237,11 @@ impl Store {
         let mut reserved = false;
         let result = map.compute(Key::clone(&key), |current| {
             let op = decide(current.map(|(_, e)| e));
+            if let (Some(_), Operation::Insert(new)) = (current, &op) {
+                // A rewrite is a use: keep a key that is written often (a
+                // counter) from looking idle to the CLOCK hand.
+                new.touch();
+            }
             if current.is_none() && !reserved && matches!(op, Operation::Insert(_)) {
                 self.reserve();
                 reserved = true;
