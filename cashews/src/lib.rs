@@ -34,6 +34,11 @@ pub mod settings;
 pub mod strategy;
 mod ttl;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use backend::{Exist, Expiry};
 pub use cache::{Cache, CacheBuilder, CacheStats, LockGuard, global, set_global, setup};
 pub use error::{Error, ErrorKind, Result};
