@@ -16,6 +16,7 @@ use crate::codec::{Codec, Rejected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pattern;
 use crate::settings::Settings;
+use crate::switch::{self, Command};
 use crate::ttl::IntoTtl;
 
 mod lock;
@@ -208,6 +209,13 @@ impl Cache {
         self.inner.enable
     }
 
+    /// Whether `command` may run: the cache is enabled and the current task
+    /// has not switched the command off (see [`switch`](crate::switch)).
+    #[inline]
+    pub(crate) fn enabled(&self, command: Command) -> bool {
+        self.inner.enable && switch::allows(command)
+    }
+
     fn backend(&self) -> &dyn Backend {
         self.inner.backend.as_dyn()
     }
@@ -278,7 +286,7 @@ impl Cache {
     /// A missing or expired key, a value that does not decode as `T`, and
     /// (with a `hash_key`) an unsigned or tampered value are all `None`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Get) {
             return Ok(None);
         }
         let key = self.full_key(key);
@@ -294,7 +302,7 @@ impl Cache {
 
     /// The values of `keys`, in order, each decoded as `T`.
     pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
-        if !self.inner.enable {
+        if !self.enabled(Command::GetMany) {
             return Ok(keys.iter().map(|_| None).collect());
         }
         let full: Vec<Cow<'_, str>> = keys.iter().map(|k| self.full_key(k)).collect();
@@ -344,7 +352,7 @@ impl Cache {
         ttl: Option<Duration>,
         exist: Option<Exist>,
     ) -> Result<bool> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Set) {
             return Ok(false);
         }
         let key = self.full_key(key);
@@ -363,7 +371,7 @@ impl Cache {
         ttl: impl IntoTtl,
     ) -> Result<()> {
         let ttl = ttl.into_ttl()?;
-        if !self.inner.enable {
+        if !self.enabled(Command::SetMany) {
             return Ok(());
         }
         let mut encoded = Vec::with_capacity(pairs.len());
@@ -400,7 +408,7 @@ impl Cache {
 
     /// Deletes `key`; whether it existed.
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Delete) {
             return Ok(false);
         }
         let key = self.full_key(key);
@@ -409,7 +417,7 @@ impl Cache {
 
     /// Deletes `keys`; how many existed.
     pub async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
-        if !self.inner.enable {
+        if !self.enabled(Command::DeleteMany) {
             return Ok(0);
         }
         let full: Vec<Cow<'_, str>> = keys.iter().map(|k| self.full_key(k)).collect();
@@ -421,7 +429,7 @@ impl Cache {
     ///
     /// Escape values you place in a pattern with [`pattern::escape`].
     pub async fn delete_match(&self, pattern: &str) -> Result<u64> {
-        if !self.inner.enable {
+        if !self.enabled(Command::DeleteMatch) {
             return Ok(0);
         }
         let pattern = self.full_pattern(pattern);
@@ -434,7 +442,7 @@ impl Cache {
 
     /// The keys matching a Redis glob `pattern` (without the cache's prefix).
     pub async fn scan(&self, pattern: &str) -> Result<Vec<String>> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Scan) {
             return Ok(Vec::new());
         }
         let full = self.full_pattern(pattern);
@@ -445,7 +453,7 @@ impl Cache {
     /// The keys matching `pattern` with their values decoded as `T`; values
     /// that do not decode are left out.
     pub async fn get_match<T: DeserializeOwned>(&self, pattern: &str) -> Result<Vec<(String, T)>> {
-        if !self.inner.enable {
+        if !self.enabled(Command::GetMatch) {
             return Ok(Vec::new());
         }
         let full = self.full_pattern(pattern);
@@ -461,7 +469,7 @@ impl Cache {
 
     /// Whether `key` exists.
     pub async fn exists(&self, key: &str) -> Result<bool> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Exists) {
             return Ok(false);
         }
         let key = self.full_key(key);
@@ -475,7 +483,7 @@ impl Cache {
     /// they carry no signature; with a `hash_key`, read them with `incr`
     /// (by 0) rather than [`get`](Self::get), which only trusts signed values.
     pub async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Incr) {
             return Ok(0);
         }
         let expire = expire.into_ttl()?;
@@ -488,7 +496,7 @@ impl Cache {
         let ttl = ttl
             .into_ttl()?
             .ok_or_else(|| Error::new(ErrorKind::Ttl, "expire needs a ttl, not None"))?;
-        if !self.inner.enable {
+        if !self.enabled(Command::Expire) {
             return Ok(false);
         }
         let key = self.full_key(key);
@@ -497,7 +505,7 @@ impl Cache {
 
     /// How long `key` has left: missing, no TTL, or the time remaining.
     pub async fn get_expire(&self, key: &str) -> Result<Expiry> {
-        if !self.inner.enable {
+        if !self.enabled(Command::GetExpire) {
             return Ok(Expiry::Missing);
         }
         let key = self.full_key(key);
@@ -514,7 +522,7 @@ impl Cache {
     /// Deletes every key of this cache: with a prefix, the keys under it;
     /// without, everything in the backend (on Redis: the selected database).
     pub async fn clear(&self) -> Result<()> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Clear) {
             return Ok(());
         }
         if self.inner.prefix.is_some() {
@@ -530,7 +538,7 @@ impl Cache {
         let ttl = ttl
             .into_ttl()?
             .ok_or_else(|| Error::new(ErrorKind::Ttl, "a lock needs a ttl, not None"))?;
-        if !self.inner.enable {
+        if !self.enabled(Command::SetLock) {
             return Ok(false);
         }
         let key = self.full_key(key);
@@ -544,7 +552,7 @@ impl Cache {
 
     /// Releases the lock `key` if `token` still owns it; whether it did.
     pub async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
-        if !self.inner.enable {
+        if !self.enabled(Command::Unlock) {
             return Ok(false);
         }
         let key = self.full_key(key);
@@ -599,7 +607,7 @@ impl Cache {
 
     /// Roughly how many bytes `key` takes; `None` if missing.
     pub async fn get_size(&self, key: &str) -> Result<Option<u64>> {
-        if !self.inner.enable {
+        if !self.enabled(Command::GetSize) {
             return Ok(None);
         }
         let key = self.full_key(key);
@@ -608,7 +616,7 @@ impl Cache {
 
     /// How many keys the backend holds (all of them, whatever the prefix).
     pub async fn get_keys_count(&self) -> Result<u64> {
-        if !self.inner.enable {
+        if !self.enabled(Command::GetKeysCount) {
             return Ok(0);
         }
         self.settle("get_keys_count", "", self.backend().get_keys_count().await)

@@ -32,6 +32,7 @@ mod error;
 pub mod pattern;
 pub mod settings;
 pub mod strategy;
+pub mod switch;
 mod ttl;
 
 /// The README's examples, compiled and run as doctests.
