@@ -290,14 +290,48 @@ impl Cache {
             return Ok(None);
         }
         let key = self.full_key(key);
-        let bytes = match &self.inner.backend {
-            // The hit path: decode straight from the map, no copy, no boxed future.
+        match &self.inner.backend {
+            // Decode straight from the map: no copy, no boxed future.
+            AnyBackend::Memory(mem) => Ok(mem.read(&key, |b| self.decode(&key, b)).flatten()),
+            _ => self.get_remote(&key).await,
+        }
+    }
+
+    /// [`get`](Self::get) for `Clone` values: on the memory backend, repeat
+    /// reads of an entry clone the value decoded by the first read instead
+    /// of deserializing again (any write replaces the entry, and the copy
+    /// with it). The hit path of every decorated call; elsewhere the same as
+    /// `get`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::from_url("mem://")?;
+    /// cache.set("user:1", &vec!["Ada".to_string()], 60).await?;
+    /// let first: Option<Vec<String>> = cache.get_cloned("user:1").await?; // decodes
+    /// let again: Option<Vec<String>> = cache.get_cloned("user:1").await?; // clones
+    /// assert_eq!(first, again);
+    /// # Ok(()) }
+    /// ```
+    #[inline]
+    pub async fn get_cloned<T>(&self, key: &str) -> Result<Option<T>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        if !self.enabled(Command::Get) {
+            return Ok(None);
+        }
+        let key = self.full_key(key);
+        match &self.inner.backend {
             AnyBackend::Memory(mem) => {
-                return Ok(mem.read(&key, |b| self.decode(&key, b)).flatten());
+                Ok(mem.read_memo(&key, self.inner.codec.id(), |b| self.decode(&key, b)))
             }
-            backend => self.settle("get", &key, backend.as_dyn().get(&key).await)?,
-        };
-        Ok(bytes.and_then(|b| self.decode(&key, &b)))
+            _ => self.get_remote(&key).await,
+        }
+    }
+
+    async fn get_remote<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let bytes = self.settle("get", key, self.backend().get(key).await)?;
+        Ok(bytes.and_then(|b| self.decode(key, &b)))
     }
 
     /// The values of `keys`, in order, each decoded as `T`.

@@ -67,6 +67,12 @@ impl Codec {
         }
     }
 
+    /// Tells codecs apart that would decode the same bytes differently:
+    /// 0 without signing, else a fingerprint of the signing key.
+    pub(crate) fn id(&self) -> u64 {
+        self.signer.as_ref().map_or(0, Signer::fingerprint)
+    }
+
     pub(crate) fn is_signed(&self) -> bool {
         self.signer.is_some()
     }

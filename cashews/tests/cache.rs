@@ -499,3 +499,42 @@ fn global_cache_is_configured_once() {
     assert_eq!(err.kind(), ErrorKind::AlreadyConfigured);
     assert!(cashews::set_global(Cache::from_url("mem://").unwrap()).is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn get_cloned_sees_every_write_and_every_codec_checks() {
+    let raw = mem();
+    let signed = Cache::builder(raw.clone()).hash_key("s").build();
+    signed.set("k", &vec![1, 2], 60).await.unwrap();
+    assert_eq!(
+        signed.get_cloned::<Vec<i32>>("k").await.unwrap(),
+        Some(vec![1, 2])
+    );
+    assert_eq!(
+        signed.get_cloned::<Vec<i32>>("k").await.unwrap(),
+        Some(vec![1, 2])
+    );
+    // Another type than the kept copy decodes from the bytes.
+    assert_eq!(
+        signed.get_cloned::<Vec<i64>>("k").await.unwrap(),
+        Some(vec![1, 2])
+    );
+    assert_eq!(signed.get_cloned::<String>("k").await.unwrap(), None);
+    // A write replaces the entry and its kept copy.
+    signed.set("k", &vec![3], 60).await.unwrap();
+    assert_eq!(
+        signed.get_cloned::<Vec<i32>>("k").await.unwrap(),
+        Some(vec![3])
+    );
+    // A cache with another secret still checks the signature itself.
+    let other = Cache::builder(raw.clone()).hash_key("t").build();
+    assert_eq!(other.get_cloned::<Vec<i32>>("k").await.unwrap(), None);
+    assert_eq!(other.stats().rejected_values, 1);
+    // Expired entries are not served from the copy.
+    signed
+        .set("short", &7u8, std::time::Duration::from_millis(1))
+        .await
+        .unwrap();
+    assert_eq!(signed.get_cloned::<u8>("short").await.unwrap(), Some(7));
+    tokio::time::advance(Duration::from_millis(5)).await;
+    assert_eq!(signed.get_cloned::<u8>("short").await.unwrap(), None);
+}

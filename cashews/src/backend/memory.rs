@@ -17,10 +17,15 @@
 //!   never exceeds `size`.
 //! - Time is tokio's clock, so tests can pause and advance it. Expired entries
 //!   are never returned and are swept every `check_interval`.
+//! - An entry keeps the first value decoded from it (a *memo*), so repeat
+//!   hits of a decorated function clone a ready value instead of
+//!   deserializing bytes; the bytes stay the source of truth, and any write
+//!   makes a new entry with no memo.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -70,6 +75,17 @@ struct Entry {
     expires_at: u64,
     /// CLOCK's reference bit: used since its last turn at the ring's front.
     accessed: AtomicBool,
+    /// The value decoded, filled by the first typed hit. Boxed so that an
+    /// entry never read pays one word for it.
+    memo: OnceLock<Box<Memo>>,
+}
+
+/// A decoded copy of an entry's value.
+struct Memo {
+    /// Which codec decoded (and, when signing, verified) it: a cache with
+    /// another `hash_key` sharing this backend must not skip its own check.
+    codec: u64,
+    value: Box<dyn Any + Send + Sync>,
 }
 
 const NEVER: u64 = u64::MAX;
@@ -80,6 +96,7 @@ impl Entry {
             value,
             expires_at,
             accessed: AtomicBool::new(false),
+            memo: OnceLock::new(),
         }
     }
 
@@ -140,6 +157,40 @@ impl MemoryBackend {
         }
         entry.touch();
         Some(read(&entry.value))
+    }
+
+    /// Like [`read`](Self::read) for a typed value, through the entry's memo:
+    /// the first hit decodes with `decode` and keeps a copy, later hits by
+    /// the same codec clone it. `None` when missing or rejected.
+    #[inline]
+    pub(crate) fn read_memo<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        codec: u64,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Option<T> {
+        let s = &*self.store;
+        let map = s.map.pin();
+        let entry = map.get(key)?;
+        if entry.expires_at != NEVER && !entry.live(s.now()) {
+            return None;
+        }
+        entry.touch();
+        if let Some(memo) = entry.memo.get()
+            && memo.codec == codec
+            && let Some(value) = memo.value.downcast_ref::<T>()
+        {
+            return Some(value.clone());
+        }
+        let value = decode(&entry.value)?;
+        if entry.memo.get().is_none() {
+            // Losing a race to set it is fine: the winner decoded the same bytes.
+            let _ = entry.memo.set(Box::new(Memo {
+                codec,
+                value: Box::new(value.clone()),
+            }));
+        }
+        Some(value)
     }
 
     /// How many entries the map holds right now, expired ones not yet swept

@@ -25,6 +25,12 @@ impl Signer {
         }
     }
 
+    /// A non-secret fingerprint of the MAC key (never 0).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let h = blake3::hash(&self.mac_key);
+        u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")) | 1
+    }
+
     /// The MAC of `payload` stored under `key`. The key's length goes first so
     /// that no (key, payload) pair can be re-split into another.
     pub(crate) fn sign(&self, key: &str, payload: &[u8]) -> [u8; MAC_LEN] {
