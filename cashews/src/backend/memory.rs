@@ -71,8 +71,9 @@ struct Entry {
     /// Shared so that a rewrite that keeps the value (`expire`, a retried
     /// compute) does not copy it.
     value: Arc<[u8]>,
-    /// Milliseconds since the store's epoch; `NEVER` for no TTL.
-    expires_at: u64,
+    /// When the entry dies; `None` for no TTL. An `Instant` rather than a
+    /// count of milliseconds so the hit path compares without converting.
+    expires_at: Option<Instant>,
     /// CLOCK's reference bit: used since its last turn at the ring's front.
     accessed: AtomicBool,
     /// The value decoded, filled by the first typed hit. Boxed so that an
@@ -88,10 +89,8 @@ struct Memo {
     value: Box<dyn Any + Send + Sync>,
 }
 
-const NEVER: u64 = u64::MAX;
-
 impl Entry {
-    fn new(value: Arc<[u8]>, expires_at: u64) -> Self {
+    fn new(value: Arc<[u8]>, expires_at: Option<Instant>) -> Self {
         Self {
             value,
             expires_at,
@@ -100,8 +99,14 @@ impl Entry {
         }
     }
 
-    fn live(&self, now: u64) -> bool {
-        self.expires_at > now
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+
+    /// Liveness for the hit path: reads the clock only when there is a TTL.
+    #[inline]
+    fn live_now(&self) -> bool {
+        self.expires_at.is_none_or(|t| t > Instant::now())
     }
 
     /// Marks a hit. Loads first so a hot key does not write its cache line
@@ -121,7 +126,6 @@ struct Store {
     /// Entries in the map, plus room reserved by inserts under way.
     len: AtomicUsize,
     capacity: usize,
-    epoch: Instant,
     check_interval: Duration,
     sweeper_started: AtomicBool,
 }
@@ -137,7 +141,6 @@ impl MemoryBackend {
             ring: Mutex::new(VecDeque::new()),
             len: AtomicUsize::new(0),
             capacity: settings.size.max(1),
-            epoch: Instant::now(),
             check_interval: settings.check_interval,
             sweeper_started: AtomicBool::new(false),
         });
@@ -152,7 +155,7 @@ impl MemoryBackend {
         let s = &*self.store;
         let map = s.map.pin();
         let entry = map.get(key)?;
-        if entry.expires_at != NEVER && !entry.live(s.now()) {
+        if !entry.live_now() {
             return None;
         }
         entry.touch();
@@ -172,7 +175,7 @@ impl MemoryBackend {
         let s = &*self.store;
         let map = s.map.pin();
         let entry = map.get(key)?;
-        if entry.expires_at != NEVER && !entry.live(s.now()) {
+        if !entry.live_now() {
             return None;
         }
         entry.touch();
@@ -254,18 +257,18 @@ impl MemoryBackend {
 }
 
 impl Store {
-    #[inline]
-    fn now(&self) -> u64 {
-        // +1 keeps 0 free, so an expiry of `now + ttl` is always in the future.
-        self.epoch.elapsed().as_millis() as u64 + 1
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 
-    fn deadline(&self, now: u64, expire: Option<Duration>) -> u64 {
-        match expire {
-            // Sub-millisecond TTLs round up, as Redis's PX does not allow 0.
-            Some(d) => now.saturating_add((d.as_millis() as u64).max(1)),
-            None => NEVER,
-        }
+    /// When an entry written at `now` with `expire` dies. TTLs count in
+    /// whole milliseconds, as Redis's `PX`: a sub-millisecond one rounds up.
+    fn deadline(&self, now: Instant, expire: Option<Duration>) -> Option<Instant> {
+        let ms = u64::try_from(expire?.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        // A TTL too long to represent never comes.
+        now.checked_add(Duration::from_millis(ms))
     }
 
     /// Runs an atomic read-modify-write on `key`, keeping the bound and the
@@ -552,8 +555,13 @@ impl Backend for MemoryBackend {
         let now = s.now();
         let map = s.map.pin();
         Ok(match map.get(key) {
-            Some(e) if e.expires_at == NEVER => Expiry::Persistent,
-            Some(e) if e.live(now) => Expiry::Remaining(Duration::from_millis(e.expires_at - now)),
+            Some(Entry {
+                expires_at: None, ..
+            }) => Expiry::Persistent,
+            Some(Entry {
+                expires_at: Some(t),
+                ..
+            }) if *t > now => Expiry::Remaining(*t - now),
             _ => Expiry::Missing,
         })
     }
