@@ -622,4 +622,17 @@ mod tests {
         assert_eq!(m.servers, vec![("a".into(), 11211), ("b".into(), 11212)]);
         assert!(err("memcached://h/x").contains("host:port"));
     }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn redis_compiled_out_names_the_feature() {
+        assert!(err("redis://h").contains("enable the cargo feature `redis` of cashews"));
+        assert!(err("rediss://h").contains("feature `redis`"));
+    }
+
+    #[cfg(not(feature = "memcached"))]
+    #[test]
+    fn memcached_compiled_out_names_the_feature() {
+        assert!(err("memcached://h").contains("enable the cargo feature `memcached` of cashews"));
+    }
 }
