@@ -112,6 +112,48 @@ pub trait Backend: Send + Sync + 'static {
     /// (atomic compare-and-delete). Whether it was released.
     async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool>;
 
+    /// Admits one call to the sliding-window rate limit at `key`: if fewer
+    /// than `limit` calls were admitted in the last `period`, counts this
+    /// one and returns `true`; otherwise returns `false` and counts nothing.
+    ///
+    /// Exact at the window's edges: an admitted call stops counting exactly
+    /// `period` after it. The default keeps one slot key per admission,
+    /// `"{key}:{0..limit}"`, taken with set-if-absent and expiring after
+    /// `period`: exact and lock-free on every backend with `get_many` and
+    /// NX sets, in two round trips (more under contention). A backend with
+    /// server-side scripts should override it with one atomic round trip.
+    async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+        let slots: Vec<String> = (0..limit).map(|i| format!("{key}:{i}")).collect();
+        let slots: Vec<&str> = slots.iter().map(String::as_str).collect();
+        // Callers start at different slots so they rarely race for one.
+        let start = if slots.is_empty() {
+            0
+        } else {
+            fastrand::usize(..slots.len())
+        };
+        loop {
+            let taken = self.get_many(&slots).await?;
+            let mut free = (0..slots.len())
+                .map(|i| (start + i) % slots.len())
+                .filter(|&i| taken.get(i).is_none_or(Option::is_none))
+                .peekable();
+            if free.peek().is_none() {
+                return Ok(false);
+            }
+            for i in free {
+                let mark = Bytes::from_static(b"1");
+                if self
+                    .set(slots[i], mark, Some(period), Some(Exist::Absent))
+                    .await?
+                {
+                    return Ok(true);
+                }
+            }
+            // Every slot we saw free was taken by another caller meanwhile;
+            // each loss is someone else's admission, so this ends.
+        }
+    }
+
     /// Roughly how many bytes `key` takes, `None` if missing.
     async fn get_size(&self, key: &str) -> Result<Option<u64>>;
 

@@ -20,6 +20,7 @@ use crate::switch::{self, Command};
 use crate::ttl::IntoTtl;
 
 mod lock;
+mod window;
 
 pub use lock::LockGuard;
 

@@ -239,6 +239,16 @@ pub fn inherit<F: Future>(fut: F) -> impl Future<Output = F::Output> {
     DISABLED.scope(current(), fut)
 }
 
+/// Spawns `fut` carrying the current switches: how the strategies start
+/// their background work.
+pub(crate) fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(inherit(fut))
+}
+
 /// Whether `command` is allowed in the current task: the check every
 /// [`Cache`](crate::Cache) command makes first.
 #[inline]

@@ -1,0 +1,28 @@
+//! The sliding-window admission behind
+//! [`SliceRateLimit`](crate::strategy::SliceRateLimit).
+
+use std::time::Duration;
+
+use super::Cache;
+use crate::error::Result;
+use crate::switch::Command;
+
+impl Cache {
+    /// Admits one call to the sliding window at `key` (see
+    /// [`Backend::slide_window`](crate::backend::Backend::slide_window)).
+    ///
+    /// Fails open, like a counter that reads 0: with caching switched off
+    /// (the window's writes are `incr`-like, so [`Command::Incr`]) or the
+    /// backend down in safe mode, the call is admitted.
+    pub(crate) async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+        if !self.enabled(Command::Incr) {
+            return Ok(true);
+        }
+        let key = self.full_key(key);
+        let answer = self.backend().slide_window(&key, limit, period).await;
+        // `settle` answers a failure with the default, `false`: ask it
+        // whether the call was refused so that a failure admits.
+        let refused = self.settle("slide_window", &key, answer.map(|admitted| !admitted))?;
+        Ok(!refused)
+    }
+}

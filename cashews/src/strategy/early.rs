@@ -1,0 +1,303 @@
+//! Early: refresh a hot value in the background before it expires.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::clock;
+use crate::{Cache, Error, switch};
+
+/// Options of [`early`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::Early;
+///
+/// // Kept 10 minutes; refreshed by one caller after 8.
+/// static RATES: Early = Early::new(Duration::from_secs(600)).early_ttl(Duration::from_secs(480));
+/// // Or: no mark, refreshes spread by XFetch, reproducible in tests.
+/// static FEED: Early = Early::new(Duration::from_secs(600)).xfetch(1.0).rng_seed(7);
+/// ```
+pub struct Early {
+    ttl: Duration,
+    early_ttl: Duration,
+    lock_ttl: Option<Duration>,
+    xfetch: Option<XFetch>,
+}
+
+struct XFetch {
+    beta: f64,
+    rng: Option<Mutex<fastrand::Rng>>,
+}
+
+impl Early {
+    /// Keeps a value for `ttl`, refreshes it after a third of that.
+    pub const fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            early_ttl: Duration::from_nanos((ttl.as_nanos() / 3) as u64),
+            lock_ttl: None,
+            xfetch: None,
+        }
+    }
+
+    /// Refreshes after `early_ttl` instead of a third of `ttl`.
+    #[must_use]
+    pub const fn early_ttl(mut self, early_ttl: Duration) -> Self {
+        self.early_ttl = early_ttl;
+        self
+    }
+
+    /// Bounds how long the refresh lock outlives a refresher that died
+    /// (default: until the value expires). A successful refresh keeps the
+    /// lock until then anyway, so that callers still holding the old value
+    /// do not refresh it a second time.
+    #[must_use]
+    pub const fn lock_ttl(mut self, lock_ttl: Duration) -> Self {
+        self.lock_ttl = Some(lock_ttl);
+        self
+    }
+
+    /// Probabilistic early expiration (XFetch) instead of the mark: each
+    /// hit refreshes with a probability that rises as expiry nears, scaled
+    /// by how long the function took and by `beta` (1.0 is the usual
+    /// choice; above 1 refreshes earlier). No lock: callers decide alone.
+    #[must_use]
+    pub const fn xfetch(mut self, beta: f64) -> Self {
+        let rng = match self.xfetch {
+            Some(x) => x.rng,
+            None => None,
+        };
+        self.xfetch = Some(XFetch { beta, rng });
+        self
+    }
+
+    /// Draws XFetch's random numbers from a generator seeded with `seed`,
+    /// for reproducible tests (without it, a per-thread generator).
+    #[must_use]
+    pub const fn rng_seed(mut self, seed: u64) -> Self {
+        let beta = match self.xfetch {
+            Some(x) => x.beta,
+            None => 1.0,
+        };
+        let rng = Some(parking_lot::const_mutex(fastrand::Rng::with_seed(seed)));
+        self.xfetch = Some(XFetch { beta, rng });
+        self
+    }
+
+    /// Whether a value stored as `stored` should be refreshed now.
+    fn due<T>(&self, stored: &Stored<T>, now: u64) -> bool {
+        let Some(x) = &self.xfetch else {
+            return now >= stored.early_ms;
+        };
+        let draw = match &x.rng {
+            Some(rng) => rng.lock().f64(),
+            None => fastrand::f64(),
+        };
+        // XFetch: now - took * beta * ln(rand) >= expiry. `1 - draw` is in
+        // (0, 1], so the logarithm is finite.
+        let ahead = -(stored.took_ms.max(1) as f64) * x.beta * (1.0 - draw).ln();
+        now as f64 + ahead >= stored.expires_ms as f64
+    }
+}
+
+impl fmt::Debug for Early {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Early")
+            .field("ttl", &self.ttl)
+            .field("early_ttl", &self.early_ttl)
+            .field("lock_ttl", &self.lock_ttl)
+            .field("xfetch_beta", &self.xfetch.as_ref().map(|x| x.beta))
+            .finish()
+    }
+}
+
+/// What is stored: the value, its generation and its marks (wall-clock
+/// milliseconds, shared by every process).
+#[derive(Serialize)]
+struct Store<'a, T> {
+    value: &'a T,
+    id: u64,
+    early_ms: u64,
+    expires_ms: u64,
+    took_ms: u64,
+}
+
+#[derive(Deserialize, Clone)]
+struct Stored<T> {
+    value: T,
+    id: u64,
+    early_ms: u64,
+    expires_ms: u64,
+    took_ms: u64,
+}
+
+/// Serves the value cached at `key`; once it passes its early mark
+/// (`early_ttl` after it was stored), exactly one caller, the one that wins
+/// a lock in the backend (so across processes), refreshes it in the
+/// background while everyone keeps getting the current value. A cold
+/// cache is a plain call.
+///
+/// A failed (or panicked, or cancelled) refresh releases the lock: the old
+/// value is still served, and the next call past the mark tries again. The
+/// refresh runs with the caller's [scoped switches](crate::switch). `f`
+/// must be `'static`, since the refresh outlives the call.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use std::time::Duration;
+/// use cashews::strategy::{early, Early};
+///
+/// static TOP: Early = Early::new(Duration::from_secs(300));
+/// let cache = cashews::Cache::from_url("mem://")?;
+/// let top = early(&cache, "top:10", &TOP, || async { Ok::<_, cashews::Error>(vec![1, 2, 3]) }).await?;
+/// assert_eq!(top, [1, 2, 3]);
+/// # Ok(()) }
+/// ```
+pub async fn early<T, E, F, Fut>(cache: &Cache, key: &str, options: &Early, f: F) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    E: From<Error> + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+{
+    let Some(stored) = cache.get_cloned::<Stored<T>>(key).await? else {
+        return call_and_store(cache, key, options, f).await;
+    };
+    let now = clock::now_ms();
+    if !options.due(&stored, now) {
+        return Ok(stored.value);
+    }
+    let refresh = match options.xfetch {
+        Some(_) => None,
+        None => match elect(cache, key, &stored, options, now).await? {
+            Some(lock) => Some(lock),
+            // Someone else refreshes this generation.
+            None => return Ok(stored.value),
+        },
+    };
+    let (cache, key) = (cache.clone(), key.to_owned());
+    let ttl = options.ttl;
+    let early_ttl = options.early_ttl;
+    switch::spawn(async move {
+        match call(f).await {
+            Ok((value, took)) => match store(&cache, &key, &value, ttl, early_ttl, took).await {
+                Ok(()) => {
+                    if let Some(mut lock) = refresh {
+                        lock.keep = true;
+                    }
+                }
+                Err(e) => tracing::warn!(key, error = %e, "storing an early refresh failed"),
+            },
+            Err(_) => tracing::warn!(key, "early refresh failed; the old value stays"),
+        }
+    });
+    Ok(stored.value)
+}
+
+/// Takes the refresh lock of this generation of the value, if free.
+async fn elect<T>(
+    cache: &Cache,
+    key: &str,
+    stored: &Stored<T>,
+    options: &Early,
+    now: u64,
+) -> crate::Result<Option<RefreshLock>> {
+    let left = Duration::from_millis(stored.expires_ms.saturating_sub(now).max(1));
+    let ttl = options.lock_ttl.map_or(left, |bound| bound.min(left));
+    let lock_key = format!("{key}:early:{:x}", stored.id);
+    let token = format!("{:032x}", fastrand::u128(..));
+    if !cache.set_lock(&lock_key, &token, ttl).await? {
+        return Ok(None);
+    }
+    Ok(Some(RefreshLock {
+        cache: cache.clone(),
+        key: lock_key,
+        token,
+        keep: false,
+    }))
+}
+
+async fn call<T, E, F, Fut>(f: F) -> Result<(T, Duration), E>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let start = Instant::now();
+    let value = f().await?;
+    Ok((value, start.elapsed()))
+}
+
+async fn call_and_store<T, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    options: &Early,
+    f: F,
+) -> Result<T, E>
+where
+    T: Serialize,
+    E: From<Error>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let (value, took) = call(f).await?;
+    store(cache, key, &value, options.ttl, options.early_ttl, took).await?;
+    Ok(value)
+}
+
+async fn store<T: Serialize>(
+    cache: &Cache,
+    key: &str,
+    value: &T,
+    ttl: Duration,
+    early_ttl: Duration,
+    took: Duration,
+) -> crate::Result<()> {
+    let now = clock::now_ms();
+    let record = Store {
+        value,
+        id: fastrand::u64(..),
+        early_ms: now + early_ttl.as_millis() as u64,
+        expires_ms: now + ttl.as_millis() as u64,
+        took_ms: took.as_millis() as u64,
+    };
+    cache.set(key, &record, ttl).await?;
+    Ok(())
+}
+
+/// The refresh lock of one generation of a value.
+///
+/// Kept after a successful refresh (it expires with the old value), so a
+/// caller that read the old value just before the new one was stored does
+/// not start a second refresh. Released otherwise, from `Drop` so that a
+/// refresh that fails, panics or is cancelled lets a later call try again.
+struct RefreshLock {
+    cache: Cache,
+    key: String,
+    token: String,
+    keep: bool,
+}
+
+impl Drop for RefreshLock {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let cache = self.cache.clone();
+        let key = std::mem::take(&mut self.key);
+        let token = std::mem::take(&mut self.token);
+        runtime.spawn(switch::inherit(async move {
+            if let Err(e) = cache.unlock(&key, &token).await {
+                tracing::warn!(key, error = %e, "releasing an early refresh lock failed; it expires by its ttl");
+            }
+        }));
+    }
+}

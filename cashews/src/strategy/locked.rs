@@ -1,0 +1,185 @@
+//! Locked: one execution per key, across processes; the others wait for it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::switch::Command;
+use crate::{Cache, Error, ErrorKind};
+
+/// Options of [`locked`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::Locked;
+///
+/// // Cache for 10 minutes; a computation may hold the lock 30 s; waiters
+/// // check for the result every 5 ms and give up after 40 s.
+/// let options = Locked::new(Duration::from_secs(600))
+///     .lock_ttl(Duration::from_secs(30))
+///     .step(Duration::from_millis(5))
+///     .wait(Duration::from_secs(40));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locked {
+    ttl: Duration,
+    lock_ttl: Duration,
+    wait: Option<Duration>,
+    step: Duration,
+}
+
+impl Locked {
+    /// Caches for `ttl`; the lock expires after `ttl` too, waiters wait as
+    /// long as the lock lasts and check every 10 ms.
+    pub const fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            lock_ttl: ttl,
+            wait: None,
+            step: Duration::from_millis(10),
+        }
+    }
+
+    /// How long the lock lasts if its holder dies without releasing it.
+    /// Make it longer than the function takes: once it expires, a waiter
+    /// runs the function too.
+    #[must_use]
+    pub const fn lock_ttl(mut self, lock_ttl: Duration) -> Self {
+        self.lock_ttl = lock_ttl;
+        self
+    }
+
+    /// How long a caller waits for someone else's result before failing
+    /// with [`ErrorKind::Locked`] (default: `lock_ttl`, after which the
+    /// lock has expired and the caller takes it).
+    #[must_use]
+    pub const fn wait(mut self, wait: Duration) -> Self {
+        self.wait = Some(wait);
+        self
+    }
+
+    /// How often a waiter checks for the result and the lock.
+    #[must_use]
+    pub const fn step(mut self, step: Duration) -> Self {
+        self.step = step;
+        self
+    }
+}
+
+/// Returns the value cached at `key`, or runs `f` under a lock in the
+/// backend so that only one caller at a time, in any process sharing the
+/// backend, computes it; the others wait for the stored result.
+///
+/// The lock (at `"{key}:lock"`, owned by a random token) is released as
+/// soon as the call ends: success, error, panic or cancellation (a `Drop`
+/// guard); if the holder's process dies, the lock expires after
+/// `lock_ttl` and a waiter takes over. A holder that fails stores nothing,
+/// so the next waiter takes the lock and tries itself.
+///
+/// When the cache is switched off, or the backend fails in safe mode (the
+/// lock can be neither taken nor seen), `f` simply runs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use std::time::Duration;
+/// use cashews::strategy::{locked, Locked};
+///
+/// let cache = cashews::Cache::from_url("mem://")?;
+/// let options = Locked::new(Duration::from_secs(60));
+/// let report = || locked(&cache, "report:daily", &options, || async {
+///     Ok::<_, cashews::Error>(String::from("expensive"))
+/// });
+/// let (a, b) = tokio::join!(report(), report());
+/// assert_eq!((a?, b?), ("expensive".into(), "expensive".into()));
+/// # Ok(()) }
+/// ```
+pub async fn locked<T, E, F, Fut>(cache: &Cache, key: &str, options: &Locked, f: F) -> Result<T, E>
+where
+    T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    E: From<Error>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    if let Some(value) = cache.get_cloned::<T>(key).await? {
+        return Ok(value);
+    }
+    if !cache.enabled(Command::SetLock) {
+        return f().await;
+    }
+    let lock_key = format!("{key}:lock");
+    let deadline = Instant::now() + options.wait.unwrap_or(options.lock_ttl);
+    // Times in a row the lock could be neither taken nor seen.
+    let mut phantom = 0;
+    loop {
+        match cache.lock(&lock_key, options.lock_ttl).await {
+            Ok(guard) => {
+                // The previous holder may have stored the value just before
+                // releasing the lock.
+                if let Some(value) = cache.get_cloned::<T>(key).await? {
+                    guard.release().await?;
+                    return Ok(value);
+                }
+                // On an error, a panic or cancellation, `guard` is dropped
+                // here and releases the lock.
+                let value = f().await?;
+                cache.set(key, &value, options.ttl).await?;
+                guard.release().await?;
+                return Ok(value);
+            }
+            Err(e) if e.is_locked() => {}
+            Err(e) => return Err(e.into()),
+        }
+        if cache.exists(&lock_key).await? {
+            phantom = 0;
+            if let Some(value) = wait_for(cache, key, &lock_key, options, deadline).await? {
+                return Ok(value);
+            }
+            continue;
+        }
+        // Released between our two commands (perhaps after storing the
+        // value), or the backend is failing.
+        if let Some(value) = cache.get_cloned::<T>(key).await? {
+            return Ok(value);
+        }
+        phantom += 1;
+        if phantom >= 2 {
+            // Safe mode answers a failing backend with "not taken", "does
+            // not exist" and a miss: no lock can be had, so just run.
+            tracing::warn!(key, "the lock can be neither taken nor seen; running unlocked");
+            return f().await;
+        }
+    }
+}
+
+/// Waits until the value appears (`Some`), the lock is free (`None`: try to
+/// take it) or the deadline passes (an error).
+async fn wait_for<T>(
+    cache: &Cache,
+    key: &str,
+    lock_key: &str,
+    options: &Locked,
+    deadline: Instant,
+) -> crate::Result<Option<T>>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::new(
+                ErrorKind::Locked,
+                format!("{key:?}: waited {:?} for another caller's result", options.wait.unwrap_or(options.lock_ttl)),
+            ));
+        }
+        tokio::time::sleep(options.step.min(deadline - now)).await;
+        if let Some(value) = cache.get_cloned::<T>(key).await? {
+            return Ok(Some(value));
+        }
+        if !cache.exists(lock_key).await? {
+            return Ok(None);
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Rate limits: a fixed window with a ban, and an exact sliding window.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::{Cache, Error, ErrorKind, Expiry};
+
+/// A limit on calls per key, checked by [`rate_limit`] and
+/// [`rate_limit_or`]: [`RateLimit`] (fixed window) or [`SliceRateLimit`]
+/// (sliding window).
+///
+/// Limiters fail open: with caching switched off, or the backend down in
+/// safe mode, every call is admitted (an outage of the cache should not
+/// become an outage of the service).
+pub trait Limiter: sealed::Sealed {
+    /// Counts one call to `key`; whether it is admitted.
+    fn admit(&self, cache: &Cache, key: &str) -> impl Future<Output = crate::Result<bool>> + Send;
+
+    /// The error a refused call gets by default.
+    fn refusal(&self, key: &str) -> Error;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::RateLimit {}
+    impl Sealed for super::SliceRateLimit {}
+}
+
+/// A fixed window: at most `limit` calls per `period`, counted from the
+/// window's first call; the call that goes over starts a ban (default: one
+/// `period`) during which every call is refused.
+///
+/// One `incr` per call, atomic on every backend, so processes sharing a
+/// backend share the count; only the call that crosses the limit makes two
+/// more round trips to set the ban.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::RateLimit;
+///
+/// // 10 calls a minute, then 10 minutes of refusals.
+/// let limit = RateLimit::new(10, Duration::from_secs(60)).ban(Duration::from_secs(600));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    limit: u64,
+    period: Duration,
+    ban: Duration,
+}
+
+impl RateLimit {
+    /// At most `limit` calls per `period`, banned for a `period` once over.
+    pub const fn new(limit: u64, period: Duration) -> Self {
+        Self {
+            limit,
+            period,
+            ban: period,
+        }
+    }
+
+    /// How long calls are refused after the limit is crossed (the `ttl`
+    /// option). The ban never ends before the window does; `Duration::ZERO`
+    /// refuses only until the window ends.
+    #[must_use]
+    pub const fn ban(mut self, ban: Duration) -> Self {
+        self.ban = ban;
+        self
+    }
+}
+
+impl Limiter for RateLimit {
+    async fn admit(&self, cache: &Cache, key: &str) -> crate::Result<bool> {
+        // The counter's expiry, set only when `incr` creates it, is the window.
+        let calls = cache.incr(key, 1, Some(self.period)).await?;
+        let limit = i64::try_from(self.limit).unwrap_or(i64::MAX);
+        if calls <= limit {
+            return Ok(true);
+        }
+        // Exactly one call sees `limit + 1`: it stretches the counter over
+        // the ban, so the refusals need no key (and no round trip) of their own.
+        if calls == limit + 1 && !self.ban.is_zero() {
+            match cache.get_expire(key).await? {
+                Expiry::Remaining(left) if left >= self.ban => {}
+                Expiry::Missing => {}
+                Expiry::Remaining(_) | Expiry::Persistent => {
+                    cache.expire(key, self.ban).await?;
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn refusal(&self, key: &str) -> Error {
+        Error::new(
+            ErrorKind::RateLimited,
+            format!(
+                "{key:?}: more than {} calls in {:?}",
+                self.limit, self.period
+            ),
+        )
+    }
+}
+
+/// A sliding window: at most `limit` calls admitted in any `period`, exact
+/// at the window's edges (a call admitted at `t` stops counting at
+/// `t + period`). Refused calls are not counted.
+///
+/// Admission is [`Backend::slide_window`](crate::backend::Backend::slide_window):
+/// lock-free and exact on every backend; one atomic round trip where the
+/// backend overrides it with a server-side script.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::SliceRateLimit;
+///
+/// let limit = SliceRateLimit::new(100, Duration::from_secs(60));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceRateLimit {
+    limit: u64,
+    period: Duration,
+}
+
+impl SliceRateLimit {
+    /// At most `limit` calls in any window of `period`.
+    pub const fn new(limit: u64, period: Duration) -> Self {
+        Self { limit, period }
+    }
+}
+
+impl Limiter for SliceRateLimit {
+    async fn admit(&self, cache: &Cache, key: &str) -> crate::Result<bool> {
+        cache.slide_window(key, self.limit, self.period).await
+    }
+
+    fn refusal(&self, key: &str) -> Error {
+        Error::new(
+            ErrorKind::RateLimited,
+            format!(
+                "{key:?}: more than {} calls in the last {:?}",
+                self.limit, self.period
+            ),
+        )
+    }
+}
+
+/// Runs `f` if `limiter` admits the call to `key`; otherwise returns an
+/// error of kind [`ErrorKind::RateLimited`] (turned into your `E` by
+/// `From<cashews::Error>`) without running it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use std::time::Duration;
+/// use cashews::strategy::{rate_limit, RateLimit};
+///
+/// let cache = cashews::Cache::from_url("mem://")?;
+/// let limit = RateLimit::new(2, Duration::from_secs(60));
+/// let call = || rate_limit(&cache, "login:ada", &limit, || async { Ok::<_, cashews::Error>("ok") });
+/// assert_eq!(call().await?, "ok");
+/// assert_eq!(call().await?, "ok");
+/// assert!(call().await.unwrap_err().is_rate_limited());
+/// # Ok(()) }
+/// ```
+pub async fn rate_limit<T, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    limiter: &impl Limiter,
+    f: F,
+) -> Result<T, E>
+where
+    E: From<Error>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    if limiter.admit(cache, key).await? {
+        f().await
+    } else {
+        Err(limiter.refusal(key).into())
+    }
+}
+
+/// [`rate_limit`] with an `action` whose result replaces a refused call's.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use std::time::Duration;
+/// use cashews::strategy::{rate_limit_or, SliceRateLimit};
+///
+/// let cache = cashews::Cache::from_url("mem://")?;
+/// let limit = SliceRateLimit::new(1, Duration::from_secs(1));
+/// let search = || {
+///     rate_limit_or(
+///         &cache,
+///         "search:ada",
+///         &limit,
+///         || async { Ok::<_, cashews::Error>(vec!["result"]) },
+///         || async { Ok(vec![]) },
+///     )
+/// };
+/// assert_eq!(search().await?, ["result"]);
+/// assert!(search().await?.is_empty());
+/// # Ok(()) }
+/// ```
+pub async fn rate_limit_or<T, E, F, Fut, A, AFut>(
+    cache: &Cache,
+    key: &str,
+    limiter: &impl Limiter,
+    f: F,
+    action: A,
+) -> Result<T, E>
+where
+    E: From<Error>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    A: FnOnce() -> AFut,
+    AFut: Future<Output = Result<T, E>>,
+{
+    if limiter.admit(cache, key).await? {
+        f().await
+    } else {
+        action().await
+    }
+}
