@@ -14,9 +14,23 @@ use bytes::Bytes;
 use crate::error::Result;
 
 pub(crate) mod any;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod backoff;
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub mod memcached;
 pub mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
 
+#[cfg(feature = "memcached")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
+pub use memcached::MemcachedBackend;
 pub use memory::MemoryBackend;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::RedisBackend;
 
 /// A condition on whether the key already exists, for [`Backend::set`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,6 +14,10 @@ use crate::settings::BackendSettings;
 #[derive(Clone)]
 pub(crate) enum AnyBackend {
     Memory(MemoryBackend),
+    #[cfg(feature = "redis")]
+    Redis(super::RedisBackend),
+    #[cfg(feature = "memcached")]
+    Memcached(super::MemcachedBackend),
     Custom(Arc<dyn Backend>),
 }
 
@@ -21,15 +25,27 @@ impl AnyBackend {
     pub(crate) fn from_settings(settings: &BackendSettings) -> Result<Self> {
         match settings {
             BackendSettings::Memory(mem) => Ok(Self::Memory(MemoryBackend::new(mem.clone()))),
-            BackendSettings::Redis(_) | BackendSettings::Memcached(_) => {
-                Err(crate::Error::settings("this backend is not built yet"))
+            #[cfg(feature = "redis")]
+            BackendSettings::Redis(redis) => Ok(Self::Redis(super::RedisBackend::new(redis)?)),
+            #[cfg(feature = "memcached")]
+            BackendSettings::Memcached(memcached) => {
+                Ok(Self::Memcached(super::MemcachedBackend::new(memcached)?))
             }
+            // Settings refuse these URLs when their feature is off.
+            #[cfg(not(all(feature = "redis", feature = "memcached")))]
+            _ => Err(crate::Error::settings(
+                "this backend's cargo feature is off",
+            )),
         }
     }
 
     pub(crate) fn as_dyn(&self) -> &dyn Backend {
         match self {
             Self::Memory(b) => b,
+            #[cfg(feature = "redis")]
+            Self::Redis(b) => b,
+            #[cfg(feature = "memcached")]
+            Self::Memcached(b) => b,
             Self::Custom(b) => b.as_ref(),
         }
     }

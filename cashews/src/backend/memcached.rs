@@ -1,0 +1,693 @@
+//! The memcached backend (`memcached://host:port[,host:port…]`), on a small
+//! client of our own over memcached's meta protocol.
+//!
+//! Why our own client: of the maintained async crates, `memcache-async`
+//! speaks only the classic text protocol (no remaining-TTL read, no
+//! auto-creating increment, no compare-and-delete), and `async-memcached`
+//! has the meta commands but drives one connection through `&mut self`,
+//! with no pool, no timeouts and no reconnection, and it refuses keys over
+//! 250 bytes at run time. What we need is about 300 lines: the five meta
+//! commands with the flags we use, a pool, timeouts and backoff.
+//!
+//! Semantics, and where they differ from Redis:
+//! - Keys are spread over the servers by rendezvous hashing on BLAKE3, so
+//!   every process sends a key to the same server, and adding or removing a
+//!   server moves only the keys it gains or loses.
+//! - Keys memcached cannot hold (over 250 bytes, spaces, control
+//!   characters) are stored under a safe form: up to 64 readable bytes of
+//!   the key, then `#b3:` and the key's BLAKE3 hash in hex. Keys that
+//!   contain `#b3:` are hashed too, so no key is stored under another's
+//!   name.
+//! - TTLs are whole seconds and memcached's clock ticks once a second at
+//!   its own moment, so a TTL is rounded up to whole seconds plus one: a
+//!   key lives at least its TTL and at most a second more (a lock never
+//!   frees early). `get_expire` tells the time the key is sure to live.
+//!   TTLs over 30 days are sent as absolute times, as memcached requires.
+//! - memcached counters are unsigned: `incr` by a positive amount is one
+//!   atomic `ma` that creates the key when missing (with the TTL), while a
+//!   negative amount or a negative stored value takes a compare-and-swap
+//!   loop on the decimal text, keeping the key's TTL.
+//! - `scan`, `get_match` and `delete_match` fail with
+//!   [`ErrorKind::Unsupported`]: memcached cannot list keys by pattern.
+//! - `clear` is `flush_all` on every server: everything they hold, not
+//!   only this cache's keys. `get_keys_count` counts the live items of
+//!   every server with `lru_crawler metadump all`, which walks the whole
+//!   cache: meant for tests and diagnostics, not for a hot path.
+
+mod protocol;
+mod server;
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+
+use self::protocol::{Reply, Requests};
+use self::server::Server;
+use super::{Backend, Exist, Expiry};
+use crate::error::{Error, ErrorKind, Result};
+use crate::settings::MemcachedSettings;
+
+/// The memcached backend, over one or several servers.
+///
+/// Cheap to clone: clones share the connections. Each server gets a small
+/// pool of connections, opened on demand; a server that cannot be reached
+/// fails commands at once (a `Connection` error) until a short, growing
+/// delay has passed, and a command with no answer within `socket_timeout`
+/// fails with a `Timeout` error.
+///
+/// ```
+/// use cashews::backend::MemcachedBackend;
+/// use cashews::{BackendSettings, Cache, Settings};
+///
+/// let settings = Settings::from_url("memcached://10.0.0.1:11211,10.0.0.2:11211")?;
+/// let BackendSettings::Memcached(servers) = &settings.backend else { unreachable!() };
+/// let cache = Cache::builder(MemcachedBackend::new(servers)?).build();
+/// # Ok::<(), cashews::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemcachedBackend {
+    servers: std::sync::Arc<[Server]>,
+}
+
+/// How often `incr` retries its compare-and-swap when other writers win.
+const CAS_ATTEMPTS: usize = 64;
+/// memcached reads a TTL above this many seconds as a Unix time.
+const LONGEST_RELATIVE_TTL: u64 = 30 * 24 * 60 * 60;
+/// Marks a key stored under its hash.
+const HASHED: &str = "#b3:";
+/// The longest key memcached accepts.
+const MAX_KEY: usize = 250;
+
+impl MemcachedBackend {
+    /// A backend over `settings.servers`. Nothing is connected yet.
+    pub fn new(settings: &MemcachedSettings) -> Result<Self> {
+        if settings.servers.is_empty() {
+            return Err(Error::settings("memcached:// needs at least one host"));
+        }
+        let servers = settings
+            .servers
+            .iter()
+            .map(|(host, port)| {
+                Server::new(
+                    host,
+                    *port,
+                    settings.create_connection_timeout,
+                    settings.socket_timeout,
+                )
+            })
+            .collect();
+        Ok(Self { servers })
+    }
+
+    /// The server that holds `key` (a stored key): the one scoring highest
+    /// for it (rendezvous hashing).
+    fn server(&self, key: &str) -> &Server {
+        let score = |s: &Server| {
+            let hash = blake3::Hasher::new()
+                .update(s.name.as_bytes())
+                .update(&[0])
+                .update(key.as_bytes())
+                .finalize();
+            let mut first = [0; 8];
+            first.copy_from_slice(&hash.as_bytes()[..8]);
+            u64::from_le_bytes(first)
+        };
+        self.servers
+            .iter()
+            .max_by_key(|s| score(s))
+            .expect("at least one server")
+    }
+
+    /// Sends one request to the server of `key` and returns its reply.
+    async fn one(
+        &self,
+        command: &str,
+        key: &str,
+        request: impl FnOnce(&mut Requests),
+    ) -> Result<(Reply, &Server)> {
+        let server = self.server(key);
+        let mut requests = Requests::default();
+        request(&mut requests);
+        let reply = server.exchange(command, &requests).await?.pop();
+        let reply =
+            reply.ok_or_else(|| Error::new(ErrorKind::Backend, "memcached sent no reply"))?;
+        Ok((reply, server))
+    }
+
+    /// Runs one batch of requests per server, for keys spread over them;
+    /// the replies come back in the order of `keys`.
+    async fn batch(
+        &self,
+        command: &str,
+        keys: &[Cow<'_, str>],
+        request: impl Fn(&mut Requests, usize),
+    ) -> Result<Vec<(Reply, &Server)>> {
+        let mut per_server: Vec<(Requests, Vec<usize>)> =
+            self.servers.iter().map(|_| Default::default()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            let server = self.server(key);
+            let slot = self
+                .servers
+                .iter()
+                .position(|s| std::ptr::eq(s, server))
+                .expect("a server of ours");
+            request(&mut per_server[slot].0, i);
+            per_server[slot].1.push(i);
+        }
+        let sent = self
+            .servers
+            .iter()
+            .zip(&per_server)
+            .filter(|(_, (requests, _))| requests.count() > 0)
+            .map(|(server, (requests, indexes))| async move {
+                let replies = server.exchange(command, requests).await?;
+                Ok::<_, Error>((server, indexes, replies))
+            });
+        let mut out: Vec<Option<(Reply, &Server)>> = keys.iter().map(|_| None).collect();
+        for (server, indexes, replies) in try_join_all(sent).await? {
+            for (&i, reply) in indexes.iter().zip(replies) {
+                out[i] = Some((reply, server));
+            }
+        }
+        out.into_iter()
+            .map(|r| {
+                r.ok_or_else(|| Error::new(ErrorKind::Backend, "memcached sent too few replies"))
+            })
+            .collect()
+    }
+
+    /// Runs `command` (answered `OK` or `MN`) on every server.
+    async fn everywhere(&self, command: &str) -> Result<()> {
+        let sent = self.servers.iter().map(|server| async move {
+            let mut requests = Requests::default();
+            requests.plain(command);
+            match server.exchange(command, &requests).await?.pop() {
+                Some(Reply::Ok) => Ok(()),
+                other => Err(server.unexpected(command, &other.unwrap_or(Reply::Miss))),
+            }
+        });
+        try_join_all(sent).await.map(drop)
+    }
+
+    /// `incr` as a compare-and-swap on the decimal text: for what memcached's
+    /// unsigned counters cannot do (negative amounts and values).
+    async fn incr_by_swapping(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (reply, server) = self.one("incr", key, |r| r.get(key, "v c t")).await?;
+            let (value, flags) = match reply {
+                Reply::Miss => {
+                    let created = by.to_string();
+                    let (reply, server) = self
+                        .one("incr", key, |r| {
+                            r.set(
+                                key,
+                                created.as_bytes(),
+                                &format!("{} ME", ttl_flag('T', expire)),
+                            )
+                        })
+                        .await?;
+                    match reply {
+                        Reply::Done(_) => return Ok(by),
+                        Reply::NotStored => continue,
+                        other => return Err(server.unexpected("incr", &other)),
+                    }
+                }
+                Reply::Value(meta, value) => {
+                    let n = parse_integer(&value).ok_or_else(|| not_integer(key))?;
+                    let n = n.checked_add(by).ok_or_else(|| overflow(key, by))?;
+                    let cas = meta
+                        .cas
+                        .ok_or_else(|| server.unexpected("incr", &Reply::Value(meta, value)))?;
+                    // `ms` sets a new TTL: give back the one the key had.
+                    let ttl = match meta.ttl {
+                        Some(t) if t > 0 => format!("T{t}"),
+                        _ => "T0".to_owned(),
+                    };
+                    (n, format!("{ttl} C{cas}"))
+                }
+                other => return Err(server.unexpected("incr", &other)),
+            };
+            let text = value.to_string();
+            let (reply, server) = self
+                .one("incr", key, |r| r.set(key, text.as_bytes(), &flags))
+                .await?;
+            match reply {
+                Reply::Done(_) => return Ok(value),
+                // Someone else wrote (or it expired) meanwhile: read again.
+                Reply::Exists | Reply::NotFound => {}
+                other => return Err(server.unexpected("incr", &other)),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Backend,
+            format!("memcached incr of {key:?}: gave up after {CAS_ATTEMPTS} conflicting writes"),
+        ))
+    }
+}
+
+/// The key as memcached stores it: itself when memcached can hold it,
+/// else a readable head and its hash.
+fn storage_key(key: &str) -> Cow<'_, str> {
+    let unsafe_byte = |b: u8| b <= b' ' || b == 0x7f;
+    if !key.is_empty()
+        && key.len() <= MAX_KEY
+        && !key.bytes().any(unsafe_byte)
+        && !key.contains(HASHED)
+    {
+        return Cow::Borrowed(key);
+    }
+    let mut head = String::new();
+    for c in key.chars() {
+        if head.len() + c.len_utf8() > 64 {
+            break;
+        }
+        head.push(if c.is_ascii() && unsafe_byte(c as u8) {
+            '_'
+        } else {
+            c
+        });
+    }
+    Cow::Owned(format!(
+        "{head}{HASHED}{}",
+        blake3::hash(key.as_bytes()).to_hex()
+    ))
+}
+
+/// memcached's TTL for `expire`: whole seconds rounded up, plus one for the
+/// clock's tick; Unix time beyond 30 days. `0` is no expiry.
+fn ttl_seconds(expire: Option<Duration>) -> u64 {
+    let Some(d) = expire else { return 0 };
+    let seconds = d
+        .as_secs()
+        .saturating_add(u64::from(d.subsec_nanos() > 0))
+        .saturating_add(1);
+    if seconds <= LONGEST_RELATIVE_TTL {
+        return seconds;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // memcached holds times as 32-bit numbers.
+    now.saturating_add(seconds).min(i32::MAX as u64)
+}
+
+/// A TTL flag (`T` or `N`) for `expire`.
+fn ttl_flag(flag: char, expire: Option<Duration>) -> String {
+    format!("{flag}{}", ttl_seconds(expire))
+}
+
+/// A decimal integer exactly as Redis accepts one: an optional `-`, no `+`,
+/// no spaces, no leading zeros, within `i64`.
+fn parse_integer(text: &[u8]) -> Option<i64> {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    let canonical = match digits {
+        [b'0'] => text.len() == 1,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+fn not_integer(key: &str) -> Error {
+    Error::new(
+        ErrorKind::NotInteger,
+        format!("value of {key:?} is not an integer"),
+    )
+}
+
+fn overflow(key: &str, by: i64) -> Error {
+    Error::new(
+        ErrorKind::NotInteger,
+        format!("incrementing {key:?} by {by} would overflow"),
+    )
+}
+
+fn unsupported(command: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "{command} is not supported by the memcached backend: memcached cannot list its keys"
+        ),
+    )
+}
+
+#[async_trait]
+impl Backend for MemcachedBackend {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let key = storage_key(key);
+        match self.one("get", &key, |r| r.get(&key, "v")).await? {
+            (Reply::Value(_, value), _) => Ok(Some(value)),
+            (Reply::Miss, _) => Ok(None),
+            (other, server) => Err(server.unexpected("get", &other)),
+        }
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| storage_key(k)).collect();
+        self.batch("get_many", &keys, |r, i| r.get(&keys[i], "v"))
+            .await?
+            .into_iter()
+            .map(|reply| match reply {
+                (Reply::Value(_, value), _) => Ok(Some(value)),
+                (Reply::Miss, _) => Ok(None),
+                (other, server) => Err(server.unexpected("get_many", &other)),
+            })
+            .collect()
+    }
+
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        expire: Option<Duration>,
+        exist: Option<Exist>,
+    ) -> Result<bool> {
+        let key = storage_key(key);
+        let mut flags = ttl_flag('T', expire);
+        match exist {
+            Some(Exist::Absent) => flags.push_str(" ME"),
+            Some(Exist::Present) => flags.push_str(" MR"),
+            None => {}
+        }
+        match self
+            .one("set", &key, |r| r.set(&key, &value, &flags))
+            .await?
+        {
+            (Reply::Done(_), _) => Ok(true),
+            (Reply::NotStored, _) => Ok(false),
+            (other, server) => Err(server.unexpected("set", &other)),
+        }
+    }
+
+    async fn set_many(&self, pairs: &[(&str, Bytes)], expire: Option<Duration>) -> Result<()> {
+        let keys: Vec<Cow<'_, str>> = pairs.iter().map(|(k, _)| storage_key(k)).collect();
+        let flags = ttl_flag('T', expire);
+        for reply in self
+            .batch("set_many", &keys, |r, i| {
+                r.set(&keys[i], &pairs[i].1, &flags)
+            })
+            .await?
+        {
+            match reply {
+                (Reply::Done(_), _) => {}
+                (other, server) => return Err(server.unexpected("set_many", &other)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let key = storage_key(key);
+        match self.one("delete", &key, |r| r.delete(&key, "")).await? {
+            (Reply::Done(_), _) => Ok(true),
+            (Reply::NotFound, _) => Ok(false),
+            (other, server) => Err(server.unexpected("delete", &other)),
+        }
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| storage_key(k)).collect();
+        let mut deleted = 0;
+        for reply in self
+            .batch("delete_many", &keys, |r, i| r.delete(&keys[i], ""))
+            .await?
+        {
+            match reply {
+                (Reply::Done(_), _) => deleted += 1,
+                (Reply::NotFound, _) => {}
+                (other, server) => return Err(server.unexpected("delete_many", &other)),
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn delete_match(&self, _pattern: &str) -> Result<u64> {
+        Err(unsupported("delete_match"))
+    }
+
+    async fn scan(&self, _pattern: &str) -> Result<Vec<String>> {
+        Err(unsupported("scan"))
+    }
+
+    async fn get_match(&self, _pattern: &str) -> Result<Vec<(String, Bytes)>> {
+        Err(unsupported("get_match"))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let key = storage_key(key);
+        match self.one("exists", &key, |r| r.get(&key, "")).await? {
+            (Reply::Done(_), _) => Ok(true),
+            (Reply::Miss, _) => Ok(false),
+            (other, server) => Err(server.unexpected("exists", &other)),
+        }
+    }
+
+    async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
+        let key = storage_key(key);
+        if by >= 0 {
+            // Adds `by`, or creates the key at `by` (J) with the TTL (N).
+            let flags = format!("{} J{by} D{by} v", ttl_flag('N', expire));
+            match self
+                .one("incr", &key, |r| r.arithmetic(&key, &flags))
+                .await?
+            {
+                (Reply::Value(_, digits), server) => {
+                    let n = std::str::from_utf8(&digits)
+                        .ok()
+                        .and_then(|d| d.trim_end().parse::<u64>().ok())
+                        .ok_or_else(|| {
+                            server.unexpected(
+                                "incr",
+                                &Reply::Value(Default::default(), digits.clone()),
+                            )
+                        })?;
+                    // memcached counts in u64 and wraps; Redis would refuse.
+                    return i64::try_from(n).map_err(|_| overflow(&key, by));
+                }
+                // Not an unsigned decimal: maybe a negative one, which the
+                // swap below handles, or not a number at all.
+                (Reply::Error(line), _) if line.contains("non-numeric") => {}
+                (other, server) => return Err(server.unexpected("incr", &other)),
+            }
+        }
+        self.incr_by_swapping(&key, by, expire).await
+    }
+
+    async fn expire(&self, key: &str, timeout: Duration) -> Result<bool> {
+        let key = storage_key(key);
+        let flags = ttl_flag('T', Some(timeout));
+        match self.one("expire", &key, |r| r.get(&key, &flags)).await? {
+            (Reply::Done(_), _) => Ok(true),
+            (Reply::Miss, _) => Ok(false),
+            (other, server) => Err(server.unexpected("expire", &other)),
+        }
+    }
+
+    async fn get_expire(&self, key: &str) -> Result<Expiry> {
+        let key = storage_key(key);
+        match self.one("get_expire", &key, |r| r.get(&key, "t")).await? {
+            (Reply::Done(meta), server) => match meta.ttl {
+                Some(-1) => Ok(Expiry::Persistent),
+                // The key may expire a second sooner than memcached's count
+                // says (its clock ticks whole seconds): tell the sure part.
+                Some(t) if t >= 0 => Ok(Expiry::Remaining(Duration::from_secs(
+                    t.saturating_sub(1).unsigned_abs(),
+                ))),
+                _ => Err(server.unexpected("get_expire", &Reply::Done(meta))),
+            },
+            (Reply::Miss, _) => Ok(Expiry::Missing),
+            (other, server) => Err(server.unexpected("get_expire", &other)),
+        }
+    }
+
+    async fn ping(&self, message: Option<&[u8]>) -> Result<Bytes> {
+        // memcached has no echo: `mn` on every server proves they answer.
+        self.everywhere("mn").await?;
+        Ok(Bytes::copy_from_slice(message.unwrap_or(b"PONG")))
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.everywhere("flush_all").await
+    }
+
+    async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool> {
+        let key = storage_key(key);
+        let cas = match self.one("unlock", &key, |r| r.get(&key, "v c")).await? {
+            (Reply::Value(meta, held), server) if held == value => meta
+                .cas
+                .ok_or_else(|| server.unexpected("unlock", &Reply::Value(meta, held)))?,
+            (Reply::Value(..) | Reply::Miss, _) => return Ok(false),
+            (other, server) => return Err(server.unexpected("unlock", &other)),
+        };
+        // Deletes only if nobody wrote the key since we read it.
+        match self
+            .one("unlock", &key, |r| r.delete(&key, &format!("C{cas}")))
+            .await?
+        {
+            (Reply::Done(_), _) => Ok(true),
+            (Reply::Exists | Reply::NotFound, _) => Ok(false),
+            (other, server) => Err(server.unexpected("unlock", &other)),
+        }
+    }
+
+    async fn get_size(&self, key: &str) -> Result<Option<u64>> {
+        let key = storage_key(key);
+        match self.one("get_size", &key, |r| r.get(&key, "s")).await? {
+            (Reply::Done(meta), server) => meta
+                .size
+                .map(Some)
+                .ok_or_else(|| server.unexpected("get_size", &Reply::Done(meta))),
+            (Reply::Miss, _) => Ok(None),
+            (other, server) => Err(server.unexpected("get_size", &other)),
+        }
+    }
+
+    async fn get_keys_count(&self) -> Result<u64> {
+        let counted = self.servers.iter().map(|server| async move {
+            // The crawler serves one walk at a time; the periodic LRU crawl
+            // may hold it for a moment.
+            for _ in 0..100 {
+                let lines = server
+                    .lines("get_keys_count", "lru_crawler metadump all")
+                    .await?;
+                match lines.first() {
+                    Some(line) if line.starts_with("BUSY") => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Some(line) if !line.starts_with("key=") => {
+                        return Err(
+                            server.unexpected("get_keys_count", &Reply::Error(line.clone()))
+                        );
+                    }
+                    _ => return Ok(lines.len() as u64),
+                }
+            }
+            Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "memcached get_keys_count: the LRU crawler of {} stayed busy",
+                    server.name
+                ),
+            ))
+        });
+        Ok(try_join_all(counted).await?.into_iter().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_memcached_can_hold_stay_as_they_are() {
+        for key in ["user:1", "ключ", "emoji:🦀", &"k".repeat(250)] {
+            assert_eq!(storage_key(key), key);
+        }
+    }
+
+    #[test]
+    fn other_keys_are_hashed_consistently() {
+        let long = "long".repeat(100);
+        for key in [
+            "",
+            "with space",
+            "tab\tkey",
+            "nl\r\n",
+            &long,
+            "a#b3:b",
+            "\u{7f}",
+        ] {
+            let stored = storage_key(key);
+            assert_ne!(stored, key);
+            assert_eq!(stored, storage_key(key), "stable");
+            assert!(stored.len() <= MAX_KEY);
+            assert!(
+                !stored.bytes().any(|b| b <= b' ' || b == 0x7f),
+                "{stored:?}"
+            );
+            assert!(stored.contains(HASHED));
+        }
+        assert!(storage_key("with space").starts_with("with_space#b3:"));
+        assert_ne!(storage_key("a b"), storage_key("a_b"));
+        assert_ne!(storage_key(&long), storage_key(&format!("{long}x")));
+    }
+
+    #[test]
+    fn ttls_round_up_and_switch_to_unix_time() {
+        assert_eq!(ttl_seconds(None), 0);
+        assert_eq!(ttl_seconds(Some(Duration::from_millis(1))), 2);
+        assert_eq!(ttl_seconds(Some(Duration::from_secs(10))), 11);
+        assert_eq!(ttl_seconds(Some(Duration::from_millis(10_001))), 12);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let forty_days = ttl_seconds(Some(Duration::from_secs(40 * 24 * 3600)));
+        assert!(forty_days >= now + 40 * 24 * 3600 && forty_days <= now + 40 * 24 * 3600 + 5);
+        assert_eq!(ttl_seconds(Some(Duration::MAX)), i32::MAX as u64);
+    }
+
+    #[test]
+    fn integers_parse_as_redis_does() {
+        for (text, n) in [
+            ("0", 0),
+            ("-8", -8),
+            ("42", 42),
+            ("9223372036854775807", i64::MAX),
+            ("-9223372036854775808", i64::MIN),
+        ] {
+            assert_eq!(parse_integer(text.as_bytes()), Some(n), "{text}");
+        }
+        for text in [
+            "",
+            "-",
+            "+1",
+            "01",
+            "-0",
+            " 1",
+            "1 ",
+            "1.5",
+            "twelve",
+            "9223372036854775808",
+        ] {
+            assert_eq!(parse_integer(text.as_bytes()), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn servers_are_chosen_stably_and_spread() {
+        let settings = crate::Settings::from_url("memcached://a:1,b:2,c:3").unwrap();
+        let crate::BackendSettings::Memcached(m) = &settings.backend else {
+            panic!()
+        };
+        let backend = MemcachedBackend::new(m).unwrap();
+        let mut counts = std::collections::HashMap::new();
+        for i in 0..3000 {
+            let key = format!("key:{i}");
+            let name = &backend.server(&key).name;
+            assert_eq!(name, &backend.server(&key).name);
+            *counts.entry(name.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), 3);
+        assert!(counts.values().all(|&n| n > 800), "{counts:?}");
+        // Removing a server moves only its own keys.
+        let two = crate::Settings::from_url("memcached://a:1,b:2").unwrap();
+        let crate::BackendSettings::Memcached(m2) = &two.backend else {
+            panic!()
+        };
+        let smaller = MemcachedBackend::new(m2).unwrap();
+        for i in 0..3000 {
+            let key = format!("key:{i}");
+            let before = &backend.server(&key).name;
+            if before != "c:3" {
+                assert_eq!(before, &smaller.server(&key).name);
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The memcached meta text protocol (`mg`, `ms`, `md`, `ma`, `mn`) on one
+//! connection: requests written in batches, replies read in order.
+//!
+//! Reference: memcached's `doc/protocol.txt`, "Meta Commands".
+
+use std::fmt::Write as _;
+use std::io;
+
+use bytes::Bytes;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
+use tokio::net::TcpStream;
+
+/// Requests to send in one write, and how many replies they get.
+#[derive(Debug, Default)]
+pub(super) struct Requests {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Requests {
+    fn line(&mut self, command: &str, key: &str, flags: &str) {
+        // Keys reaching here are safe tokens (see `storage_key`).
+        let _ = write!(Text(&mut self.buf), "{command} {key}");
+        if !flags.is_empty() {
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(flags.as_bytes());
+        }
+        self.buf.extend_from_slice(b"\r\n");
+        self.count += 1;
+    }
+
+    /// `mg`: reads the item; `flags` say what to return (`v`, `t`, `c`, `s`)
+    /// or change (`T<ttl>`).
+    pub(super) fn get(&mut self, key: &str, flags: &str) {
+        self.line("mg", key, flags);
+    }
+
+    /// `ms`: stores `value`; `flags` carry the TTL (`T`), the mode (`ME`
+    /// add, `MR` replace) and a CAS to compare (`C`).
+    pub(super) fn set(&mut self, key: &str, value: &[u8], flags: &str) {
+        let _ = write!(Text(&mut self.buf), "ms {key} {}", value.len());
+        if !flags.is_empty() {
+            self.buf.push(b' ');
+            self.buf.extend_from_slice(flags.as_bytes());
+        }
+        self.buf.extend_from_slice(b"\r\n");
+        self.buf.extend_from_slice(value);
+        self.buf.extend_from_slice(b"\r\n");
+        self.count += 1;
+    }
+
+    /// `md`: deletes the item, if `flags` hold `C<cas>` only if unchanged.
+    pub(super) fn delete(&mut self, key: &str, flags: &str) {
+        self.line("md", key, flags);
+    }
+
+    /// `ma`: arithmetic on a decimal value (`D` delta, `N` auto-create
+    /// with a TTL, `J` initial value, `v` return the result).
+    pub(super) fn arithmetic(&mut self, key: &str, flags: &str) {
+        self.line("ma", key, flags);
+    }
+
+    /// A command without a key (`mn`, `flush_all`) answered with one line.
+    pub(super) fn plain(&mut self, command: &str) {
+        self.buf.extend_from_slice(command.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+        self.count += 1;
+    }
+
+    pub(super) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.count
+    }
+}
+
+/// `fmt::Write` into a byte buffer.
+struct Text<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// The flags a reply carries back, of those we ask for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Meta {
+    /// `t`: seconds left, `-1` for none.
+    pub(super) ttl: Option<i64>,
+    /// `c`: the CAS token.
+    pub(super) cas: Option<u64>,
+    /// `s`: the value's size in bytes.
+    pub(super) size: Option<u64>,
+}
+
+/// One reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Reply {
+    /// `HD`: done (stored, deleted, found).
+    Done(Meta),
+    /// `VA`: a value.
+    Value(Meta, Bytes),
+    /// `EN`: no such item.
+    Miss,
+    /// `NS`: not stored (the add or replace condition failed).
+    NotStored,
+    /// `EX`: the CAS token no longer matches.
+    Exists,
+    /// `NF`: not found.
+    NotFound,
+    /// `MN` or `OK`: a keyless command succeeded.
+    Ok,
+    /// `ERROR`, `CLIENT_ERROR …`, `SERVER_ERROR …`: the whole line.
+    Error(String),
+}
+
+impl Reply {
+    pub(super) fn is_error(&self) -> bool {
+        matches!(self, Self::Error(_))
+    }
+}
+
+/// A connection to one memcached server.
+#[derive(Debug)]
+pub(super) struct Conn {
+    stream: BufStream<TcpStream>,
+    line: Vec<u8>,
+}
+
+impl Conn {
+    pub(super) async fn connect(host: &str, port: u16) -> io::Result<Self> {
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: BufStream::new(stream),
+            line: Vec::new(),
+        })
+    }
+
+    pub(super) async fn send(&mut self, requests: &Requests) -> io::Result<()> {
+        self.stream.write_all(requests.bytes()).await?;
+        self.stream.flush().await
+    }
+
+    /// The next line, without its `\r\n`.
+    pub(super) async fn read_line(&mut self) -> io::Result<&[u8]> {
+        let end = self.fill_line().await?;
+        Ok(&self.line[..end])
+    }
+
+    /// Reads the next line into `self.line`; where its `\r\n` starts.
+    async fn fill_line(&mut self) -> io::Result<usize> {
+        self.line.clear();
+        let n = self.stream.read_until(b'\n', &mut self.line).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "memcached closed the connection",
+            ));
+        }
+        if !self.line.ends_with(b"\r\n") {
+            return Err(malformed(&self.line));
+        }
+        Ok(self.line.len() - 2)
+    }
+
+    pub(super) async fn read_reply(&mut self) -> io::Result<Reply> {
+        let end = self.fill_line().await?;
+        let line = &self.line[..end];
+        let mut tokens = line.split(|&b| b == b' ');
+        let code = tokens.next().unwrap_or_default();
+        let reply = match code {
+            b"HD" => Reply::Done(meta(tokens)?),
+            b"EN" => Reply::Miss,
+            b"NS" => Reply::NotStored,
+            b"EX" => Reply::Exists,
+            b"NF" => Reply::NotFound,
+            b"MN" | b"OK" => Reply::Ok,
+            b"VA" => {
+                let len = tokens
+                    .next()
+                    .and_then(|t| std::str::from_utf8(t).ok()?.parse::<usize>().ok())
+                    .ok_or_else(|| malformed(line))?;
+                let meta = meta(tokens)?;
+                let mut value = vec![0; len + 2];
+                self.stream.read_exact(&mut value).await?;
+                if !value.ends_with(b"\r\n") {
+                    return Err(malformed(&value));
+                }
+                value.truncate(len);
+                Reply::Value(meta, value.into())
+            }
+            b"ERROR" | b"CLIENT_ERROR" | b"SERVER_ERROR" => {
+                Reply::Error(String::from_utf8_lossy(line).into_owned())
+            }
+            _ => return Err(malformed(line)),
+        };
+        Ok(reply)
+    }
+}
+
+fn meta<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> io::Result<Meta> {
+    let mut meta = Meta::default();
+    for token in tokens {
+        let Some((&flag, value)) = token.split_first() else {
+            continue;
+        };
+        let value = std::str::from_utf8(value).map_err(|_| malformed(token));
+        match flag {
+            b't' => meta.ttl = Some(value?.parse().map_err(|_| malformed(token))?),
+            b'c' => meta.cas = Some(value?.parse().map_err(|_| malformed(token))?),
+            b's' => meta.size = Some(value?.parse().map_err(|_| malformed(token))?),
+            // Flags we did not ask for (an opaque, a key echo) carry nothing we use.
+            _ => {}
+        }
+    }
+    Ok(meta)
+}
+
+fn malformed(what: &[u8]) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "malformed memcached reply {:?}",
+            String::from_utf8_lossy(&what[..what.len().min(100)])
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_meta_lines() {
+        let mut r = Requests::default();
+        r.get("k", "v t");
+        r.set("k", b"a b\r\n", "T10 ME");
+        r.delete("k", "");
+        r.arithmetic("n", "N0 J1 D1 v");
+        r.plain("mn");
+        assert_eq!(r.count(), 5);
+        assert_eq!(
+            r.bytes(),
+            b"mg k v t\r\nms k 5 T10 ME\r\na b\r\n\r\nmd k\r\nma n N0 J1 D1 v\r\nmn\r\n"
+        );
+    }
+
+    #[test]
+    fn reply_flags_are_parsed() {
+        let m = meta([&b"t-1"[..], b"c42", b"s7", b"Oxyz"].into_iter()).unwrap();
+        assert_eq!(
+            m,
+            Meta {
+                ttl: Some(-1),
+                cas: Some(42),
+                size: Some(7)
+            }
+        );
+        assert!(meta([&b"tsoon"[..]].into_iter()).is_err());
+    }
+}

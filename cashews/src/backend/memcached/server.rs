@@ -1,0 +1,209 @@
+//! One memcached server: a small pool of connections, timeouts, and the
+//! fail-fast reconnect backoff.
+
+use std::io;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+
+use super::protocol::{Conn, Reply, Requests};
+use crate::backend::backoff::Backoff;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Connections kept open between requests.
+const IDLE: usize = 16;
+/// Requests in flight at once; more wait for a connection (within their timeout).
+const IN_FLIGHT: usize = 64;
+
+/// A memcached server and its idle connections.
+#[derive(Debug)]
+pub(super) struct Server {
+    host: String,
+    port: u16,
+    /// `host:port`, for routing and messages.
+    pub(super) name: String,
+    idle: Mutex<Vec<Conn>>,
+    in_flight: Semaphore,
+    backoff: Backoff,
+    connect_timeout: Duration,
+    socket_timeout: Duration,
+}
+
+/// How an exchange failed, before it is told to the caller as an [`Error`].
+enum Failure {
+    Io(io::Error),
+    Timeout,
+}
+
+impl Server {
+    pub(super) fn new(
+        host: &str,
+        port: u16,
+        connect_timeout: Duration,
+        socket_timeout: Duration,
+    ) -> Self {
+        Self {
+            host: host.to_owned(),
+            port,
+            name: if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            },
+            idle: Mutex::new(Vec::new()),
+            in_flight: Semaphore::new(IN_FLIGHT),
+            backoff: Backoff::default(),
+            connect_timeout,
+            socket_timeout,
+        }
+    }
+
+    /// Sends `requests` and reads one reply for each, within `socket_timeout`.
+    pub(super) async fn exchange(&self, command: &str, requests: &Requests) -> Result<Vec<Reply>> {
+        // The semaphore is never closed, so this only fails by timing out.
+        let _permit = tokio::time::timeout(self.socket_timeout, self.in_flight.acquire())
+            .await
+            .map_err(|_| self.error(command, Failure::Timeout))?;
+        let (mut conn, reused) = self.checkout(command).await?;
+        let exchange = async {
+            conn.send(requests).await?;
+            let mut replies = Vec::with_capacity(requests.count());
+            for _ in 0..requests.count() {
+                replies.push(conn.read_reply().await?);
+            }
+            Ok(replies)
+        };
+        match tokio::time::timeout(self.socket_timeout, exchange).await {
+            Ok(Ok(replies)) => {
+                // After an error reply the stream's state is not worth trusting.
+                if !replies.iter().any(Reply::is_error) {
+                    self.checkin(conn);
+                }
+                Ok(replies)
+            }
+            Ok(Err(e)) => {
+                if reused {
+                    // One pooled connection found dead (a restarted server)
+                    // means the others are too: don't let each fail a request.
+                    self.idle.lock().clear();
+                }
+                Err(self.error(command, Failure::Io(e)))
+            }
+            // The connection is dropped with the exchange: its reply may
+            // still arrive and would be taken for the next one's.
+            Err(_) => Err(self.error(command, Failure::Timeout)),
+        }
+    }
+
+    /// Sends one request answered by lines up to `END`; returns those lines.
+    ///
+    /// Such answers (`lru_crawler metadump`) can be long, so `socket_timeout`
+    /// bounds the wait for each line rather than for the whole answer.
+    pub(super) async fn lines(&self, command: &str, request: &str) -> Result<Vec<String>> {
+        let (mut conn, _) = self.checkout(command).await?;
+        let mut requests = Requests::default();
+        requests.plain(request);
+        let sent = tokio::time::timeout(self.socket_timeout, conn.send(&requests)).await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(self.error(command, Failure::Io(e))),
+            Err(_) => return Err(self.error(command, Failure::Timeout)),
+        }
+        let mut lines = Vec::new();
+        loop {
+            let line = match tokio::time::timeout(self.socket_timeout, conn.read_line()).await {
+                Ok(Ok(line)) => line,
+                Ok(Err(e)) => return Err(self.error(command, Failure::Io(e))),
+                Err(_) => return Err(self.error(command, Failure::Timeout)),
+            };
+            if line == b"END" {
+                break;
+            }
+            let line = String::from_utf8_lossy(line).into_owned();
+            if line.starts_with("ERROR")
+                || line.starts_with("CLIENT_ERROR")
+                || line.starts_with("SERVER_ERROR")
+                || line.starts_with("BUSY")
+            {
+                // A one-line answer instead of the listing; the caller decides.
+                return Ok(vec![line]);
+            }
+            lines.push(line);
+        }
+        self.checkin(conn);
+        Ok(lines)
+    }
+
+    /// An idle connection, or a new one; fails fast while backing off.
+    async fn checkout(&self, command: &str) -> Result<(Conn, bool)> {
+        if let Some(conn) = self.idle.lock().pop() {
+            return Ok((conn, true));
+        }
+        if let Err(waiting) = self.backoff.ready() {
+            return Err(Error::new(
+                ErrorKind::Connection,
+                format!(
+                    "memcached {command}: {} is unreachable ({}); next attempt in {:?}",
+                    self.name, waiting.last_error, waiting.left
+                ),
+            ));
+        }
+        let connect = Conn::connect(&self.host, self.port);
+        let outcome = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(self.error(command, Failure::Io(e))),
+            Err(_) => Err(self.error(command, Failure::Timeout)),
+        };
+        match outcome {
+            Ok(conn) => {
+                self.backoff.succeeded();
+                Ok((conn, false))
+            }
+            Err(e) => {
+                self.backoff.failed(&e);
+                Err(e)
+            }
+        }
+    }
+
+    fn checkin(&self, conn: Conn) {
+        let mut idle = self.idle.lock();
+        if idle.len() < IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// A reply the command does not expect (`SERVER_ERROR`, `CLIENT_ERROR`,
+    /// or one of the wrong kind) as an error.
+    pub(super) fn unexpected(&self, command: &str, reply: &Reply) -> Error {
+        let message = match reply {
+            Reply::Error(line) => format!("memcached {command} at {}: {line}", self.name),
+            other => format!(
+                "memcached {command} at {}: unexpected reply {other:?}",
+                self.name
+            ),
+        };
+        Error::new(ErrorKind::Backend, message)
+    }
+
+    /// The one place where failures to reach memcached become [`Error`]s.
+    fn error(&self, command: &str, failure: Failure) -> Error {
+        match failure {
+            Failure::Timeout => Error::new(
+                ErrorKind::Timeout,
+                format!("memcached {command}: no answer from {}", self.name),
+            ),
+            Failure::Io(e) => {
+                let kind = match e.kind() {
+                    io::ErrorKind::TimedOut => ErrorKind::Timeout,
+                    // A reply we cannot parse: the server is not speaking memcached.
+                    io::ErrorKind::InvalidData => ErrorKind::Backend,
+                    _ => ErrorKind::Connection,
+                };
+                Error::new(kind, format!("memcached {command} at {}: {e}", self.name))
+                    .with_source(e)
+            }
+        }
+    }
+}

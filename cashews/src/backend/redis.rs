@@ -1,0 +1,526 @@
+//! The Redis backend: one node (`redis://`, `rediss://`, `redis+unix://`)
+//! or a Redis Cluster (`redis://seed1,seed2/?cluster=1`), on redis-rs.
+//!
+//! Every command is written once over [`connection::Conn`], which is either a
+//! multiplexed connection to one node or a cluster connection: one
+//! connection serves every concurrent task, without a pool. On a cluster,
+//! redis-rs routes each key to its slot's master and splits `MGET`/`DEL`
+//! by slot; pipelines are grouped by slot here, and `SCAN` visits every
+//! master.
+//!
+//! - TTLs are milliseconds (`PX`, `PEXPIRE`, `PTTL`).
+//! - `unlock` (compare-and-delete) and `incr` with an expiry applied only
+//!   when it creates the key are Lua scripts: atomic, one round trip
+//!   (`EVALSHA`, loading the script on first use).
+//! - Pattern commands use `SCAN … MATCH`, never `KEYS`, so a large keyspace
+//!   never blocks the server. Keys that are not UTF-8 (written by other
+//!   clients) are deleted by `delete_match` but left out of `scan` and
+//!   `get_match`, which return `String`s.
+//! - `clear` is `FLUSHDB`: every key of the selected database (on a
+//!   cluster, of every master), not only this cache's. A cache with a
+//!   `prefix` turns `clear` into `delete_match("prefix:*")` instead.
+//! - `get_keys_count` is `DBSIZE` (summed over masters), which may count
+//!   keys that expired a moment ago and that Redis has not reclaimed yet.
+
+mod connection;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+use redis::cluster::ClusterClientBuilder;
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
+    IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, Value, cmd,
+};
+
+use self::connection::{Lease, Link, Node, Target};
+use super::{Backend, Exist, Expiry};
+use crate::error::{Error, ErrorKind, Result};
+use crate::settings::{RedisAddress, RedisSettings};
+
+/// The Redis backend, on one node or a cluster.
+///
+/// Cheap to clone: clones share one connection. It connects on first use,
+/// reconnects by itself after the connection breaks, and while the server
+/// is unreachable fails at once (a `Connection` error) rather than making
+/// callers wait, trying again after a short, growing delay (at most a
+/// second). A command that gets no answer within `socket_timeout` fails
+/// with a `Timeout` error.
+///
+/// Usually made from a URL by [`Cache::from_url`](crate::Cache::from_url);
+/// by hand:
+///
+/// ```
+/// use cashews::backend::RedisBackend;
+/// use cashews::{BackendSettings, Cache, Settings};
+///
+/// let settings = Settings::from_url("redis://127.0.0.1:6379/0?socket_timeout=250ms")?;
+/// let BackendSettings::Redis(redis) = &settings.backend else { unreachable!() };
+/// let cache = Cache::builder(RedisBackend::new(redis)?).prefix("app").build();
+/// # Ok::<(), cashews::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisBackend {
+    link: Arc<Link>,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("at", &self.link.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Deletes the key only if it still holds the owner's token.
+static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+             return redis.call('DEL', KEYS[1]) \
+         end \
+         return 0",
+    )
+});
+
+/// Creates the key at 0 with a TTL if it is absent, then increments it: the
+/// TTL is set only by the call that creates the key.
+static INCR_EXPIRING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "redis.call('SET', KEYS[1], 0, 'PX', ARGV[2], 'NX') \
+         return redis.call('INCRBY', KEYS[1], ARGV[1])",
+    )
+});
+
+/// Keys asked of `SCAN` per round trip: a hint, Redis may return more or fewer.
+const SCAN_COUNT: usize = 500;
+
+impl RedisBackend {
+    /// A backend for these settings. Nothing is connected yet: the first
+    /// command connects, so this only fails on settings redis-rs rejects.
+    pub fn new(settings: &RedisSettings) -> Result<Self> {
+        if settings.tls {
+            // redis-rs builds its TLS config from the process-wide rustls
+            // provider; install ours unless the application chose one.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let nodes = settings
+            .nodes
+            .iter()
+            .map(|node| connection_info(node, settings))
+            .collect::<Result<Vec<_>>>()?;
+        let names: Vec<String> = nodes.iter().map(|n| n.addr().to_string()).collect();
+        let (target, name) = if settings.cluster {
+            let mut builder = ClusterClientBuilder::new(nodes)
+                .connection_timeout(settings.create_connection_timeout)
+                .response_timeout(settings.socket_timeout)
+                .retries(2);
+            if let Some(user) = &settings.username {
+                builder = builder.username(user);
+            }
+            if let Some(password) = &settings.password {
+                builder = builder.password(password.expose());
+            }
+            let client = builder.build().map_err(|e| settings_error(&e))?;
+            (
+                Target::Cluster(client),
+                format!("cluster {}", names.join(",")),
+            )
+        } else {
+            let [node] = <[ConnectionInfo; 1]>::try_from(nodes).map_err(|_| {
+                Error::settings("several Redis hosts are seed nodes of a cluster: add `cluster=1`")
+            })?;
+            let client = Client::open(node).map_err(|e| settings_error(&e))?;
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(settings.create_connection_timeout))
+                .set_response_timeout(Some(settings.socket_timeout));
+            (Target::Node(client, config), names.join(","))
+        };
+        Ok(Self {
+            link: Arc::new(Link::new(target, name, settings.create_connection_timeout)),
+        })
+    }
+
+    /// Runs `command` on the connection and maps its outcome.
+    async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T> {
+        let mut lease = self.link.get().await?;
+        let outcome = command.query_async(&mut lease.conn).await;
+        self.link.settle(&lease, name_of(command), outcome)
+    }
+
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        name: &str,
+        script: &Script,
+        key: &str,
+        args: &[&[u8]],
+    ) -> Result<T> {
+        let mut lease = self.link.get().await?;
+        let mut invocation = script.key(key);
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let outcome = invocation.invoke_async(&mut lease.conn).await;
+        self.link.settle(&lease, name, outcome)
+    }
+
+    /// Every key matching `pattern`, page by page: each node (every master
+    /// of a cluster) is scanned to the end in turn.
+    async fn scan_pages(&self, pattern: &str) -> Result<Scan> {
+        let mut lease = self.link.get().await?;
+        let outcome = lease.conn.masters().await;
+        let nodes = self.link.settle(&lease, "SCAN", outcome)?;
+        Ok(Scan {
+            lease,
+            pattern: pattern.to_owned(),
+            nodes,
+            cursor: 0,
+        })
+    }
+
+    async fn next_page(&self, scan: &mut Scan) -> Result<Option<Vec<Vec<u8>>>> {
+        let Some(node) = scan.nodes.last() else {
+            return Ok(None);
+        };
+        let mut command = cmd("SCAN");
+        command
+            .arg(scan.cursor)
+            .arg("MATCH")
+            .arg(&scan.pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        let outcome = scan.lease.conn.query_node(node, &command).await;
+        let reply = self.link.settle(&scan.lease, "SCAN", outcome)?;
+        let (cursor, keys): (u64, Vec<Vec<u8>>) =
+            redis::from_redis_value(reply).map_err(|e| error("SCAN", e.into()))?;
+        scan.cursor = cursor;
+        if cursor == 0 {
+            scan.nodes.pop();
+        }
+        Ok(Some(keys))
+    }
+
+    /// The live values of `keys` (found by a scan: some may be gone by now).
+    async fn values_of(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Bytes>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.query(cmd("MGET").arg(keys)).await
+    }
+}
+
+/// A `SCAN` under way.
+struct Scan {
+    lease: Lease,
+    pattern: String,
+    /// Nodes left to scan; the last is the current one.
+    nodes: Vec<Node>,
+    cursor: u64,
+}
+
+fn name_of(command: &Cmd) -> &str {
+    command
+        .args_iter()
+        .next()
+        .and_then(|arg| match arg {
+            redis::Arg::Simple(name) => std::str::from_utf8(name).ok(),
+            _ => None,
+        })
+        .unwrap_or("command")
+}
+
+fn connection_info(node: &RedisAddress, settings: &RedisSettings) -> Result<ConnectionInfo> {
+    let addr = match node {
+        RedisAddress::Tcp { host, port } if settings.tls => ConnectionAddr::TcpTls {
+            host: host.clone(),
+            port: *port,
+            insecure: false,
+            tls_params: None,
+        },
+        RedisAddress::Tcp { host, port } => ConnectionAddr::Tcp(host.clone(), *port),
+        RedisAddress::Unix(path) => ConnectionAddr::Unix(path.into()),
+    };
+    let mut redis = RedisConnectionInfo::default().set_db(settings.db);
+    if let Some(user) = &settings.username {
+        redis = redis.set_username(user);
+    }
+    if let Some(password) = &settings.password {
+        redis = redis.set_password(password.expose());
+    }
+    Ok(addr
+        .into_connection_info()
+        .map_err(|e| settings_error(&e))?
+        .set_redis_settings(redis))
+}
+
+fn settings_error(e: &RedisError) -> Error {
+    Error::settings(format!("redis-rs rejected the settings: {e}"))
+}
+
+/// Maps a redis-rs error to ours: the one place where Redis errors are classified.
+fn error(command: &str, e: RedisError) -> Error {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+    {
+        ErrorKind::Connection
+    } else if matches!(
+        e.kind(),
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+    ) && e
+        .detail()
+        .is_some_and(|d| d.contains("not an integer") || d.contains("would overflow"))
+    {
+        ErrorKind::NotInteger
+    } else {
+        ErrorKind::Backend
+    };
+    Error::new(kind, format!("redis {command}: {e}")).with_source(e)
+}
+
+/// A TTL in milliseconds as Redis takes it: at least 1 (Redis refuses 0),
+/// and far below the overflow Redis refuses.
+fn millis(d: Duration) -> u64 {
+    const LONGEST: u64 = 1 << 52;
+    u64::try_from(d.as_millis())
+        .unwrap_or(LONGEST)
+        .clamp(1, LONGEST)
+}
+
+fn utf8(key: Vec<u8>) -> Option<String> {
+    String::from_utf8(key).ok()
+}
+
+#[async_trait]
+impl Backend for RedisBackend {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        self.query(cmd("GET").arg(key)).await
+    }
+
+    async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.query(cmd("MGET").arg(keys)).await
+    }
+
+    async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        expire: Option<Duration>,
+        exist: Option<Exist>,
+    ) -> Result<bool> {
+        let mut command = cmd("SET");
+        command.arg(key).arg(&value[..]);
+        if let Some(ttl) = expire {
+            command.arg("PX").arg(millis(ttl));
+        }
+        match exist {
+            Some(Exist::Absent) => command.arg("NX"),
+            Some(Exist::Present) => command.arg("XX"),
+            None => &mut command,
+        };
+        let reply: Value = self.query(&command).await?;
+        Ok(!matches!(reply, Value::Nil))
+    }
+
+    async fn set_many(&self, pairs: &[(&str, Bytes)], expire: Option<Duration>) -> Result<()> {
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let lease = self.link.get().await?;
+        // A cluster pipeline must stay within one slot.
+        let mut shards = HashMap::new();
+        for (key, value) in pairs {
+            let pipe = shards
+                .entry(lease.conn.shard(key))
+                .or_insert_with(redis::pipe);
+            let set = pipe.cmd("SET").arg(*key).arg(&value[..]);
+            if let Some(ttl) = expire {
+                set.arg("PX").arg(millis(ttl));
+            }
+            set.ignore();
+        }
+        let sent = shards.into_values().map(|pipe| {
+            let mut conn = lease.conn.clone();
+            async move { pipe.exec_async(&mut conn).await }
+        });
+        let outcome = try_join_all(sent).await.map(drop);
+        self.link.settle(&lease, "SET", outcome)
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        Ok(self.query::<u64>(cmd("DEL").arg(key)).await? > 0)
+    }
+
+    async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.query(cmd("DEL").arg(keys)).await
+    }
+
+    async fn delete_match(&self, pattern: &str) -> Result<u64> {
+        let mut scan = self.scan_pages(pattern).await?;
+        let mut deleted = 0;
+        while let Some(keys) = self.next_page(&mut scan).await? {
+            if !keys.is_empty() {
+                // A key that SCAN repeats, or that expired meanwhile, counts 0.
+                deleted += self.query::<u64>(cmd("DEL").arg(keys)).await?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>> {
+        let mut scan = self.scan_pages(pattern).await?;
+        // SCAN may return a key more than once.
+        let mut found = HashSet::new();
+        while let Some(keys) = self.next_page(&mut scan).await? {
+            found.extend(keys.into_iter().filter_map(utf8));
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    async fn get_match(&self, pattern: &str) -> Result<Vec<(String, Bytes)>> {
+        let mut scan = self.scan_pages(pattern).await?;
+        let mut found = HashMap::new();
+        while let Some(keys) = self.next_page(&mut scan).await? {
+            let keys: Vec<Vec<u8>> = keys
+                .into_iter()
+                .filter(|k| std::str::from_utf8(k).is_ok())
+                .collect();
+            let values = self.values_of(&keys).await?;
+            for (key, value) in keys.into_iter().zip(values) {
+                if let (Some(key), Some(value)) = (utf8(key), value) {
+                    found.insert(key, value);
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        Ok(self.query::<u64>(cmd("EXISTS").arg(key)).await? > 0)
+    }
+
+    async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
+        match expire {
+            None => self.query(cmd("INCRBY").arg(key).arg(by)).await,
+            Some(ttl) => {
+                let by = by.to_string();
+                let ttl = millis(ttl).to_string();
+                self.invoke(
+                    "INCRBY",
+                    &INCR_EXPIRING,
+                    key,
+                    &[by.as_bytes(), ttl.as_bytes()],
+                )
+                .await
+            }
+        }
+    }
+
+    async fn expire(&self, key: &str, timeout: Duration) -> Result<bool> {
+        Ok(self
+            .query::<u64>(cmd("PEXPIRE").arg(key).arg(millis(timeout)))
+            .await?
+            == 1)
+    }
+
+    async fn get_expire(&self, key: &str) -> Result<Expiry> {
+        let ttl: i64 = self.query(cmd("PTTL").arg(key)).await?;
+        Ok(match ttl {
+            -1 => Expiry::Persistent,
+            ms if ms >= 0 => Expiry::Remaining(Duration::from_millis(ms.unsigned_abs())),
+            _ => Expiry::Missing,
+        })
+    }
+
+    async fn ping(&self, message: Option<&[u8]>) -> Result<Bytes> {
+        let mut command = cmd("PING");
+        if let Some(message) = message {
+            command.arg(message);
+        }
+        // A bare PING answers a status (`+PONG`), an echo a bulk string.
+        match self.query(&command).await? {
+            Value::SimpleString(status) => Ok(Bytes::from(status)),
+            Value::BulkString(echo) => Ok(Bytes::from(echo)),
+            other => Err(Error::new(
+                ErrorKind::Backend,
+                format!("redis PING: unexpected reply {other:?}"),
+            )),
+        }
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.query(&cmd("FLUSHDB")).await
+    }
+
+    async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool> {
+        Ok(self.invoke::<u64>("unlock", &UNLOCK, key, &[value]).await? == 1)
+    }
+
+    async fn get_size(&self, key: &str) -> Result<Option<u64>> {
+        self.query(cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0))
+            .await
+    }
+
+    async fn get_keys_count(&self) -> Result<u64> {
+        self.query(&cmd("DBSIZE")).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_in_milliseconds_never_zero() {
+        assert_eq!(millis(Duration::from_micros(10)), 1);
+        assert_eq!(millis(Duration::from_millis(1500)), 1500);
+        assert_eq!(millis(Duration::MAX), 1 << 52);
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(error("GET", refused).is_connection());
+        let timeout = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert!(error("GET", timeout).is_timeout());
+        let other = RedisError::from((redis::ErrorKind::Client, "bad", "thing".to_owned()));
+        let e = error("GET", other);
+        assert_eq!(e.kind(), ErrorKind::Backend);
+        assert!(
+            e.to_string().starts_with("backend error: redis GET:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn settings_become_connection_info() {
+        let settings = crate::Settings::from_url("redis://me:pw@127.0.0.1:7000/3").unwrap();
+        let crate::BackendSettings::Redis(redis) = &settings.backend else {
+            panic!()
+        };
+        let info = connection_info(&redis.nodes[0], redis).unwrap();
+        assert_eq!(info.addr().to_string(), "127.0.0.1:7000");
+        let r = info.redis_settings();
+        assert_eq!(
+            (r.db(), r.username(), r.password()),
+            (3, Some("me"), Some("pw"))
+        );
+        let backend = RedisBackend::new(redis).unwrap();
+        assert_eq!(
+            format!("{backend:?}"),
+            "RedisBackend { at: \"127.0.0.1:7000\", .. }"
+        );
+    }
+}
