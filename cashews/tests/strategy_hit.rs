@@ -73,18 +73,38 @@ async fn update_after_refreshes_in_the_background() {
             Ok::<_, Error>(calls.fetch_add(1, Ordering::SeqCst) + 1)
         }
     };
-    assert_eq!(hit(&cache, "k", &options, slow(calls.clone())).await.unwrap(), 1);
+    assert_eq!(
+        hit(&cache, "k", &options, slow(calls.clone()))
+            .await
+            .unwrap(),
+        1
+    );
     let start = tokio::time::Instant::now();
-    assert_eq!(hit(&cache, "k", &options, slow(calls.clone())).await.unwrap(), 1);
+    assert_eq!(
+        hit(&cache, "k", &options, slow(calls.clone()))
+            .await
+            .unwrap(),
+        1
+    );
     // The second hit starts the refresh and returns at once with the old value.
-    assert_eq!(hit(&cache, "k", &options, slow(calls.clone())).await.unwrap(), 1);
+    assert_eq!(
+        hit(&cache, "k", &options, slow(calls.clone()))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_millis(1001)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     // The refresh reset the count: three more hits of the new value.
     for _ in 0..2 {
-        assert_eq!(hit(&cache, "k", &options, slow(calls.clone())).await.unwrap(), 2);
+        assert_eq!(
+            hit(&cache, "k", &options, slow(calls.clone()))
+                .await
+                .unwrap(),
+            2
+        );
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use crate::switch::Command;
-use crate::{Cache, Error, ErrorKind};
+use crate::{Cache, Error, ErrorKind, Expiry};
 
 /// Options of [`locked`].
 ///
@@ -52,9 +52,10 @@ impl Locked {
         self
     }
 
-    /// How long a caller waits for someone else's result before failing
-    /// with [`ErrorKind::Locked`] (default: `lock_ttl`, after which the
-    /// lock has expired and the caller takes it).
+    /// How long a caller waits for the current holder's result before
+    /// failing with [`ErrorKind::Locked`] (default: `lock_ttl`, after which
+    /// the lock has expired and the caller takes it). When the lock changes
+    /// hands, the wait starts again.
     #[must_use]
     pub const fn wait(mut self, wait: Duration) -> Self {
         self.wait = Some(wait);
@@ -106,11 +107,14 @@ where
     if let Some(value) = cache.get_cloned::<T>(key).await? {
         return Ok(value);
     }
-    if !cache.enabled(Command::SetLock) {
+    // Without reads, writes or locks, waiting could never end in a hit.
+    if ![Command::Get, Command::Set, Command::SetLock]
+        .into_iter()
+        .all(|c| cache.enabled(c))
+    {
         return f().await;
     }
     let lock_key = format!("{key}:lock");
-    let deadline = Instant::now() + options.wait.unwrap_or(options.lock_ttl);
     // Times in a row the lock could be neither taken nor seen.
     let mut phantom = 0;
     loop {
@@ -132,9 +136,9 @@ where
             Err(e) if e.is_locked() => {}
             Err(e) => return Err(e.into()),
         }
-        if cache.exists(&lock_key).await? {
+        if let Some(left) = held(cache, &lock_key).await? {
             phantom = 0;
-            if let Some(value) = wait_for(cache, key, &lock_key, options, deadline).await? {
+            if let Some(value) = wait_for(cache, key, &lock_key, options, left).await? {
                 return Ok(value);
             }
             continue;
@@ -148,38 +152,62 @@ where
         if phantom >= 2 {
             // Safe mode answers a failing backend with "not taken", "does
             // not exist" and a miss: no lock can be had, so just run.
-            tracing::warn!(key, "the lock can be neither taken nor seen; running unlocked");
+            tracing::warn!(
+                key,
+                "the lock can be neither taken nor seen; running unlocked"
+            );
             return f().await;
         }
     }
 }
 
+/// How long the lock has left, if it is held. A lock without a TTL (not
+/// one of ours) counts as held for good.
+async fn held(cache: &Cache, lock_key: &str) -> crate::Result<Option<Duration>> {
+    Ok(match cache.get_expire(lock_key).await? {
+        Expiry::Missing => None,
+        Expiry::Remaining(left) => Some(left),
+        Expiry::Persistent => Some(Duration::MAX),
+    })
+}
+
 /// Waits until the value appears (`Some`), the lock is free (`None`: try to
-/// take it) or the deadline passes (an error).
+/// take it) or the wait is over (an error).
+///
+/// The wait is per holder: when the lock changes hands (its holder failed,
+/// or died and the lock expired, and someone else took it), the next
+/// holder gets a full wait. A new holder shows as the lock's time left
+/// going up.
 async fn wait_for<T>(
     cache: &Cache,
     key: &str,
     lock_key: &str,
     options: &Locked,
-    deadline: Instant,
+    mut left: Duration,
 ) -> crate::Result<Option<T>>
 where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
+    let wait = options.wait.unwrap_or(options.lock_ttl);
+    let mut deadline = Instant::now() + wait;
     loop {
         let now = Instant::now();
         if now >= deadline {
             return Err(Error::new(
                 ErrorKind::Locked,
-                format!("{key:?}: waited {:?} for another caller's result", options.wait.unwrap_or(options.lock_ttl)),
+                format!("{key:?}: waited {wait:?} for another caller's result"),
             ));
         }
         tokio::time::sleep(options.step.min(deadline - now)).await;
         if let Some(value) = cache.get_cloned::<T>(key).await? {
             return Ok(Some(value));
         }
-        if !cache.exists(lock_key).await? {
+        let Some(now_left) = held(cache, lock_key).await? else {
             return Ok(None);
+        };
+        if now_left > left {
+            deadline = Instant::now() + wait;
         }
+        left = now_left;
     }
 }

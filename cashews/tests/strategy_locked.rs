@@ -1,0 +1,156 @@
+//! `locked`: one execution per key across every cache sharing a backend.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use cashews::backend::MemoryBackend;
+use cashews::strategy::{Locked, locked};
+use cashews::{Cache, Error, ErrorKind};
+use tokio::time::Instant;
+
+const TOOK: Duration = Duration::from_millis(50);
+
+fn options() -> Locked {
+    Locked::new(Duration::from_secs(60)).lock_ttl(Duration::from_secs(5))
+}
+
+async fn slow_call(cache: &Cache, options: &Locked, calls: &Arc<AtomicU32>) -> Result<u32, Error> {
+    let calls = Arc::clone(calls);
+    locked(cache, "report", options, move || async move {
+        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        tokio::time::sleep(TOOK).await;
+        Ok(n)
+    })
+    .await
+}
+
+async fn stampede(caches: &[Cache], callers: usize, calls: &Arc<AtomicU32>) -> Vec<u32> {
+    let options = options();
+    let tasks: Vec<_> = (0..callers)
+        .map(|i| {
+            let cache = caches[i % caches.len()].clone();
+            let calls = calls.clone();
+            tokio::spawn(async move { slow_call(&cache, &options, &calls).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap().unwrap());
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_callers_one_call() {
+    let cache = Cache::from_url("mem://").unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let start = Instant::now();
+    let seen = stampede(&[cache], 1000, &calls).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(seen.iter().all(|&v| v == 1));
+    // Waiters learn of the result within a poll step.
+    assert!(start.elapsed() <= TOOK * 2, "took {:?}", start.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_call_across_processes() {
+    // Two caches over one backend stand for two processes sharing Redis.
+    let backend = MemoryBackend::new(Default::default());
+    let caches = [
+        Cache::builder(backend.clone()).build(),
+        Cache::builder(backend).build(),
+    ];
+    let calls = Arc::new(AtomicU32::new(0));
+    let start = Instant::now();
+    let seen = stampede(&caches, 1000, &calls).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(seen.iter().all(|&v| v == 1));
+    assert!(start.elapsed() <= TOOK * 2, "took {:?}", start.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_holder_releases_the_lock() {
+    let cache = Cache::from_url("mem://").unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let holder = {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        tokio::spawn(async move { slow_call(&cache, &options(), &calls).await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(cache.is_locked("report:lock", None).await.unwrap());
+    let waiter = {
+        let (cache, calls) = (cache.clone(), calls.clone());
+        tokio::spawn(async move { slow_call(&cache, &options(), &calls).await })
+    };
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let start = Instant::now();
+    holder.abort();
+    // The waiter takes over right away, not after the 5 s lock_ttl.
+    assert_eq!(waiter.await.unwrap().unwrap(), 2);
+    assert!(start.elapsed() <= TOOK * 2, "took {:?}", start.elapsed());
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_holders_lock_expires_after_lock_ttl() {
+    let cache = Cache::from_url("mem://").unwrap();
+    // A process that took the lock and died: nobody will release it.
+    assert!(cache.set_lock("report:lock", "dead", Duration::from_secs(5)).await.unwrap());
+    let calls = Arc::new(AtomicU32::new(0));
+    let start = Instant::now();
+    let seen = stampede(&[cache], 100, &calls).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(seen.iter().all(|&v| v == 1));
+    let waited = start.elapsed();
+    assert!(waited >= Duration::from_secs(5) && waited <= Duration::from_secs(5) + TOOK * 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_is_bounded() {
+    let cache = Cache::from_url("mem://").unwrap();
+    assert!(cache.set_lock("report:lock", "dead", Duration::from_secs(5)).await.unwrap());
+    let calls = Arc::new(AtomicU32::new(0));
+    let options = options().wait(Duration::from_secs(1));
+    let start = Instant::now();
+    let err = slow_call(&cache, &options, &calls).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_holder_hands_over_to_a_waiter() {
+    let cache = Cache::from_url("mem://").unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let call = |cache: Cache, calls: Arc<AtomicU32>| {
+        tokio::spawn(async move {
+            locked(&cache, "report", &options(), move || async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::time::sleep(TOOK).await;
+                if n == 1 {
+                    Err(Error::new(ErrorKind::Connection, "upstream down"))
+                } else {
+                    Ok(n)
+                }
+            })
+            .await
+        })
+    };
+    let first = call(cache.clone(), calls.clone());
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let others: Vec<_> = (0..10).map(|_| call(cache.clone(), calls.clone())).collect();
+    assert!(first.await.unwrap().unwrap_err().is_connection());
+    for o in others {
+        assert_eq!(o.await.unwrap().unwrap(), 2);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn switched_off_it_just_runs() {
+    let cache = Cache::from_url("mem://?enable=0").unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    assert_eq!(slow_call(&cache, &options(), &calls).await.unwrap(), 1);
+    assert_eq!(slow_call(&cache, &options(), &calls).await.unwrap(), 2);
+}
