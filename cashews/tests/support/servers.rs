@@ -313,20 +313,17 @@ pub struct RedisCluster {
 #[cfg(feature = "redis")]
 impl RedisCluster {
     pub async fn start() -> Self {
-        let mut nodes = Vec::new();
-        for _ in 0..3 {
-            nodes.push(
-                RedisServer::start_with(&[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "5000",
-                ])
-                .await,
-            );
-        }
+        let node = || {
+            RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+            ])
+        };
+        let nodes = futures_util::future::join_all([node(), node(), node()]).await;
         // What `redis-cli --cluster create … --cluster-replicas 0` does, minus
         // the full second it sleeps between steps: give each master a third
         // of the slots and a distinct config epoch, and introduce them.
@@ -347,15 +344,18 @@ impl RedisCluster {
                 .await
                 .unwrap();
         }
-        let mut first = nodes[0].raw().await;
-        for other in &nodes[1..] {
-            let _: () = redis::cmd("CLUSTER")
-                .arg("MEET")
-                .arg("127.0.0.1")
-                .arg(other.port)
-                .query_async(&mut first)
-                .await
-                .unwrap();
+        // Every node meets every other: faster than waiting for gossip.
+        for node in &nodes {
+            let mut conn = node.raw().await;
+            for other in nodes.iter().filter(|o| o.port != node.port) {
+                let _: () = redis::cmd("CLUSTER")
+                    .arg("MEET")
+                    .arg("127.0.0.1")
+                    .arg(other.port)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+            }
         }
         for _ in 0..TRIES {
             let mut ready = true;
