@@ -166,9 +166,11 @@ where
         }
     }
 
+    let result = f().await;
+    // The call counts, and may open the breaker, when it ends.
+    let now = clock::now_ms();
     let period_ms = (options.period.as_millis() as u64).max(1);
     let window = now / period_ms;
-    let result = f().await;
     let failed = matches!(&result, Err(e) if (options.failure)(e));
     let counted = cache
         .incr(
