@@ -253,9 +253,7 @@ where
 /// [`Cache`](crate::Cache) command makes first.
 #[inline]
 pub(crate) fn allows(command: Command) -> bool {
-    DISABLED
-        .try_with(|d| !d.contains(command))
-        .unwrap_or(true)
+    DISABLED.try_with(|d| !d.contains(command)).unwrap_or(true)
 }
 
 #[cfg(test)]
@@ -270,7 +268,11 @@ mod tests {
         assert_eq!(format!("{s:?}"), "{Get, Set}");
         assert!(Commands::ALL.contains(Command::GetKeysCount));
         assert!(!Commands::NONE.contains(Command::Get));
-        assert!(!Commands::ALL.difference(Commands::READS).contains(Command::Exists));
+        assert!(
+            !Commands::ALL
+                .difference(Commands::READS)
+                .contains(Command::Exists)
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,8 @@
 //! `circuit_breaker`: opens on a failure rate, rejects, half-opens, closes.
 
+mod strategy_env;
 #[cfg(feature = "redis")]
 mod support;
-mod strategy_env;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -37,7 +37,13 @@ impl Upstream {
         self.runs.load(Ordering::SeqCst)
     }
 
-    async fn call(&self, cache: &Cache, options: &CircuitBreaker<Error>, fail: bool, took: Duration) -> Outcome {
+    async fn call(
+        &self,
+        cache: &Cache,
+        options: &CircuitBreaker<Error>,
+        fail: bool,
+        took: Duration,
+    ) -> Outcome {
         let runs = self.runs.clone();
         let result = circuit_breaker(cache, "payments", options, move || async move {
             runs.fetch_add(1, Ordering::SeqCst);
@@ -120,7 +126,14 @@ async fn half_open_lets_a_fraction_through() {
     // Slow probes, so the breaker stays half-open while 20 calls arrive.
     let calls: Vec<_> = (0..20)
         .map(|i| {
-            let (cache, up) = (if i % 2 == 0 { env.a.clone() } else { env.b.clone() }, up.clone());
+            let (cache, up) = (
+                if i % 2 == 0 {
+                    env.a.clone()
+                } else {
+                    env.b.clone()
+                },
+                up.clone(),
+            );
             tokio::spawn(async move { up.call(&cache, &options, false, S).await })
         })
         .collect();
@@ -142,7 +155,10 @@ async fn the_rate_counts_the_last_period() {
     let up = Upstream::new();
     // 1 failure in 10 calls at the start of a window: 10 %.
     for i in 0..10 {
-        assert_eq!(up.call(&env.a, &options, i == 0, MS).await, if i == 0 { Failed } else { Done });
+        assert_eq!(
+            up.call(&env.a, &options, i == 0, MS).await,
+            if i == 0 { Failed } else { Done }
+        );
     }
     // A whole period later those calls no longer count: 2 failures in 2 open it.
     env.advance(20 * S).await;

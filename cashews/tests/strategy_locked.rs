@@ -96,7 +96,12 @@ async fn a_cancelled_holder_releases_the_lock() {
 async fn a_dead_holders_lock_expires_after_lock_ttl() {
     let cache = Cache::from_url("mem://").unwrap();
     // A process that took the lock and died: nobody will release it.
-    assert!(cache.set_lock("report:lock", "dead", Duration::from_secs(5)).await.unwrap());
+    assert!(
+        cache
+            .set_lock("report:lock", "dead", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
     let calls = Arc::new(AtomicU32::new(0));
     let start = Instant::now();
     let seen = stampede(&[cache], 100, &calls).await;
@@ -109,7 +114,12 @@ async fn a_dead_holders_lock_expires_after_lock_ttl() {
 #[tokio::test(start_paused = true)]
 async fn waiting_is_bounded() {
     let cache = Cache::from_url("mem://").unwrap();
-    assert!(cache.set_lock("report:lock", "dead", Duration::from_secs(5)).await.unwrap());
+    assert!(
+        cache
+            .set_lock("report:lock", "dead", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
     let calls = Arc::new(AtomicU32::new(0));
     let options = options().wait(Duration::from_secs(1));
     let start = Instant::now();
@@ -139,7 +149,9 @@ async fn a_failed_holder_hands_over_to_a_waiter() {
     };
     let first = call(cache.clone(), calls.clone());
     tokio::time::sleep(Duration::from_millis(1)).await;
-    let others: Vec<_> = (0..10).map(|_| call(cache.clone(), calls.clone())).collect();
+    let others: Vec<_> = (0..10)
+        .map(|_| call(cache.clone(), calls.clone()))
+        .collect();
     assert!(first.await.unwrap().unwrap_err().is_connection());
     for o in others {
         assert_eq!(o.await.unwrap().unwrap(), 2);

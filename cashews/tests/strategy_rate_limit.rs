@@ -1,9 +1,9 @@
 //! Rate limits: a fixed window with a ban and an exact sliding window, on
 //! memory (exact to the millisecond on paused time) and on Redis.
 
+mod strategy_env;
 #[cfg(feature = "redis")]
 mod support;
-mod strategy_env;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -88,7 +88,10 @@ async fn sliding_window_exact_at_the_edges() {
     assert_eq!(admitted(&env.a, &limit, 4).await, [true, true, true, false]);
 }
 
-async fn concurrent_admissions(cache: &Cache, limiter: impl Limiter + Copy + Send + Sync + 'static) -> usize {
+async fn concurrent_admissions(
+    cache: &Cache,
+    limiter: impl Limiter + Copy + Send + Sync + 'static,
+) -> usize {
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let cache = cache.clone();
@@ -105,9 +108,15 @@ async fn concurrent_admissions(cache: &Cache, limiter: impl Limiter + Copy + Sen
 #[tokio::test(start_paused = true)]
 async fn exact_under_concurrency() {
     let env = Env::memory();
-    assert_eq!(concurrent_admissions(&env.a, RateLimit::new(100, 10 * S)).await, 100);
+    assert_eq!(
+        concurrent_admissions(&env.a, RateLimit::new(100, 10 * S)).await,
+        100
+    );
     let env = Env::memory();
-    assert_eq!(concurrent_admissions(&env.a, SliceRateLimit::new(100, 10 * S)).await, 100);
+    assert_eq!(
+        concurrent_admissions(&env.a, SliceRateLimit::new(100, 10 * S)).await,
+        100
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -199,7 +208,13 @@ mod redis {
     #[tokio::test]
     async fn exact_under_concurrency_on_redis() {
         let env = Env::redis().await;
-        assert_eq!(concurrent_admissions(&env.a, RateLimit::new(100, 10 * S)).await, 100);
-        assert_eq!(concurrent_admissions(&env.b, SliceRateLimit::new(100, 10 * S)).await, 100);
+        assert_eq!(
+            concurrent_admissions(&env.a, RateLimit::new(100, 10 * S)).await,
+            100
+        );
+        assert_eq!(
+            concurrent_admissions(&env.b, SliceRateLimit::new(100, 10 * S)).await,
+            100
+        );
     }
 }

@@ -75,9 +75,10 @@ async fn background_refreshes_inherit_the_scope() {
     };
     // Writes off: the refresh runs in the background, in the same scope, so
     // it cannot store its result.
-    let served = switch::disabled_commands(Command::Set.into(), early(&cache, "k", &OPTIONS, refresh))
-        .await
-        .unwrap();
+    let served =
+        switch::disabled_commands(Command::Set.into(), early(&cache, "k", &OPTIONS, refresh))
+            .await
+            .unwrap();
     assert_eq!(served, 1);
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(refreshed.load(Ordering::SeqCst), 1);
@@ -92,7 +93,9 @@ async fn spawned_tasks_inherit_only_when_asked() {
         let c = cache.clone();
         let plain = tokio::spawn(async move { c.set("plain", &1, 60).await.unwrap() });
         let c = cache.clone();
-        let inherited = tokio::spawn(switch::inherit(async move { c.set("inherited", &1, 60).await.unwrap() }));
+        let inherited = tokio::spawn(switch::inherit(async move {
+            c.set("inherited", &1, 60).await.unwrap()
+        }));
         // A plain spawn is a new task, outside the scope (documented).
         assert!(plain.await.unwrap());
         assert!(!inherited.await.unwrap());

@@ -14,7 +14,12 @@ impl Cache {
     /// Fails open, like a counter that reads 0: with caching switched off
     /// (the window's writes are `incr`-like, so [`Command::Incr`]) or the
     /// backend down in safe mode, the call is admitted.
-    pub(crate) async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+    pub(crate) async fn slide_window(
+        &self,
+        key: &str,
+        limit: u64,
+        period: Duration,
+    ) -> Result<bool> {
         if !self.enabled(Command::Incr) {
             return Ok(true);
         }

@@ -93,7 +93,10 @@ where
     if let Some(value) = cache.get_cloned::<T>(key).await? {
         let hits = cache.incr(&counter, 1, Some(options.ttl)).await?;
         if hits <= i64::try_from(options.cache_hits).unwrap_or(i64::MAX) {
-            if options.update_after.is_some_and(|after| hits == after as i64) {
+            if options
+                .update_after
+                .is_some_and(|after| hits == after as i64)
+            {
                 let (cache, key, ttl) = (cache.clone(), key.to_owned(), options.ttl);
                 switch::spawn(async move {
                     match f().await {

@@ -154,6 +154,9 @@ mod tests {
         for ms in [1, 2, 3] {
             p.degraded(Duration::from_millis(ms));
         }
-        assert_eq!(p.trace(), [Duration::from_millis(2), Duration::from_millis(3)]);
+        assert_eq!(
+            p.trace(),
+            [Duration::from_millis(2), Duration::from_millis(3)]
+        );
     }
 }
