@@ -15,6 +15,7 @@ mod locked;
 mod perf;
 mod rate_limit;
 mod soft;
+mod tags;
 
 pub use circuit_breaker::{CircuitBreaker, circuit_breaker};
 pub use early::{Early, early};
@@ -24,3 +25,4 @@ pub use locked::{Locked, locked};
 pub use perf::{Perf, PerfCondition, perf, twice_the_mean};
 pub use rate_limit::{Limiter, RateLimit, SliceRateLimit, rate_limit, rate_limit_or};
 pub use soft::{Soft, soft};
+pub use tags::{delete_tags, tag, tagged};

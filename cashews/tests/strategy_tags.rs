@@ -1,0 +1,107 @@
+//! Tags: deleting a tag deletes its keys, on memory and Redis; memcached
+//! says clearly that it cannot.
+
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod support;
+
+use std::time::Duration;
+
+use cashews::strategy::{delete_tags, tag, tagged};
+use cashews::{Cache, Error};
+
+const TTL: Duration = Duration::from_secs(60);
+
+async fn deleting_a_tag_deletes_its_keys(cache: &Cache) {
+    for (key, tags) in [
+        ("user:1:profile", &["user:1", "users"][..]),
+        ("user:1:orders", &["user:1"]),
+        ("user:2:profile", &["user:2", "users"]),
+        // A tag that merely starts like another is a different tag.
+        ("user:1:x", &["user:1:x"]),
+        // Glob characters in a tag match only themselves.
+        ("star", &["user:*"]),
+    ] {
+        cache.set(key, &key, TTL).await.unwrap();
+        tag(cache, key, tags, TTL).await.unwrap();
+    }
+    cache.set("untagged", &1, TTL).await.unwrap();
+
+    assert_eq!(delete_tags(cache, &["user:1"]).await.unwrap(), 2);
+    for (key, there) in [
+        ("user:1:profile", false),
+        ("user:1:orders", false),
+        ("user:2:profile", true),
+        ("user:1:x", true),
+        ("star", true),
+        ("untagged", true),
+    ] {
+        assert_eq!(cache.exists(key).await.unwrap(), there, "{key}");
+    }
+    // Memberships of deleted keys in other tags are harmless: the key is gone.
+    assert_eq!(delete_tags(cache, &["users"]).await.unwrap(), 1);
+    assert!(!cache.exists("user:2:profile").await.unwrap());
+    assert_eq!(delete_tags(cache, &["user:*", "nothing"]).await.unwrap(), 1);
+    assert!(cache.exists("user:1:x").await.unwrap());
+    assert_eq!(delete_tags(cache, &["user:1"]).await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory() {
+    deleting_a_tag_deletes_its_keys(&Cache::from_url("mem://").unwrap()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn memory_with_a_prefix() {
+    deleting_a_tag_deletes_its_keys(&Cache::from_url("mem://?prefix=app").unwrap()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn memberships_expire_with_their_key() {
+    let cache = Cache::from_url("mem://").unwrap();
+    cache.set("k", &1, TTL).await.unwrap();
+    tag(&cache, "k", &["t"], TTL).await.unwrap();
+    tokio::time::advance(TTL).await;
+    assert_eq!(cache.scan("*").await.unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn tagged_calls() {
+    let cache = Cache::from_url("mem://").unwrap();
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let load = |id: u32| {
+        let (key, tag) = (format!("user:{id}:name"), format!("user:{id}"));
+        let calls = &calls;
+        let cache = &cache;
+        async move {
+            tagged(cache, &key, &[&tag], TTL, || async {
+                Ok::<_, Error>(calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(load(1).await, 0);
+    assert_eq!(load(2).await, 1);
+    assert_eq!(load(1).await, 0);
+    delete_tags(&cache, &["user:1"]).await.unwrap();
+    assert_eq!(load(1).await, 2);
+    assert_eq!(load(2).await, 1);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis() {
+    let server = support::servers::RedisServer::start().await;
+    deleting_a_tag_deletes_its_keys(&Cache::from_url(&server.url()).unwrap()).await;
+}
+
+#[cfg(feature = "memcached")]
+#[tokio::test]
+async fn memcached_cannot_scan_and_says_so() {
+    let server = support::servers::MemcachedServer::start().await;
+    let cache = Cache::from_url(&server.url()).unwrap();
+    cache.set("k", &1, TTL).await.unwrap();
+    tag(&cache, "k", &["t"], TTL).await.unwrap();
+    let err = delete_tags(&cache, &["t"]).await.unwrap_err();
+    assert!(err.is_unsupported(), "{err}");
+}
