@@ -31,8 +31,10 @@
 //!   [`ErrorKind::Unsupported`]: memcached cannot list keys by pattern.
 //! - `clear` is `flush_all` on every server: everything they hold, not
 //!   only this cache's keys. `get_keys_count` counts the live items of
-//!   every server with `lru_crawler metadump all`, which walks the whole
-//!   cache: meant for tests and diagnostics, not for a hot path.
+//!   every server with `lru_crawler metadump hash` (memcached 1.6: a
+//!   walk of the hash table, which skips expired and flushed items, unlike
+//!   the `curr_items` statistic): it reads every key, so it is meant for
+//!   tests and diagnostics, not for a hot path.
 
 mod protocol;
 mod server;
@@ -554,7 +556,7 @@ impl Backend for MemcachedBackend {
             // may hold it for a moment.
             for _ in 0..100 {
                 let lines = server
-                    .lines("get_keys_count", "lru_crawler metadump all")
+                    .lines("get_keys_count", "lru_crawler metadump hash")
                     .await?;
                 match lines.first() {
                     Some(line) if line.starts_with("BUSY") => {

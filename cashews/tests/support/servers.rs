@@ -521,7 +521,10 @@ impl RawMemcached {
     async fn line(&mut self) -> String {
         let mut line = String::new();
         self.0.read_line(&mut line).await.unwrap();
-        line.trim_end_matches("\r\n").to_owned()
+        // Replies end with `\r\n`, but metadump lines with `\n`.
+        line.trim_end_matches('\n')
+            .trim_end_matches('\r')
+            .to_owned()
     }
 
     /// Sends `request` (with its `\r\n`) and returns the first reply line.
@@ -549,7 +552,7 @@ impl RawMemcached {
     /// Every live key (as memcached stores it), from the LRU crawler.
     pub async fn keys(&mut self) -> Vec<String> {
         for _ in 0..TRIES {
-            let mut first = self.command("lru_crawler metadump all\r\n").await;
+            let mut first = self.command("lru_crawler metadump hash\r\n").await;
             if first.starts_with("BUSY") {
                 // The periodic crawl holds the crawler for a moment.
                 tokio::time::sleep(STEP).await;

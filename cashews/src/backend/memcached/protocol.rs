@@ -146,13 +146,13 @@ impl Conn {
         self.stream.flush().await
     }
 
-    /// The next line, without its `\r\n`.
+    /// The next line, without its line break.
     pub(super) async fn read_line(&mut self) -> io::Result<&[u8]> {
         let end = self.fill_line().await?;
         Ok(&self.line[..end])
     }
 
-    /// Reads the next line into `self.line`; where its `\r\n` starts.
+    /// Reads the next line into `self.line`; where its line break starts.
     async fn fill_line(&mut self) -> io::Result<usize> {
         self.line.clear();
         let n = self.stream.read_until(b'\n', &mut self.line).await?;
@@ -162,10 +162,12 @@ impl Conn {
                 "memcached closed the connection",
             ));
         }
-        if !self.line.ends_with(b"\r\n") {
-            return Err(malformed(&self.line));
+        // Replies end lines with `\r\n`, but `lru_crawler metadump` with `\n`.
+        match self.line.as_slice() {
+            [.., b'\r', b'\n'] => Ok(self.line.len() - 2),
+            [.., b'\n'] => Ok(self.line.len() - 1),
+            _ => Err(malformed(&self.line)),
         }
-        Ok(self.line.len() - 2)
     }
 
     pub(super) async fn read_reply(&mut self) -> io::Result<Reply> {
