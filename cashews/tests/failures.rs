@@ -1,0 +1,266 @@
+//! What callers see when the server behind a cache dies, comes back or
+//! hangs, on Redis and on memcached, each test with a server of its own.
+//!
+//! - Safe mode on: no call fails, the function simply runs; failures are
+//!   logged and counted; after a restart on the same port caching resumes
+//!   by itself, without rebuilding the cache.
+//! - Safe mode off: typed errors (`is_connection()` or `is_timeout()`).
+//! - A frozen server (SIGSTOP) is cut off after `socket_timeout`.
+//!
+//! Waiting for a server to come back polls with short tokio sleeps, a
+//! bounded number of times: that waits for a process, not for a deadline.
+
+mod support;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cashews::Cache;
+use support::servers::MemcachedServer;
+#[cfg(feature = "redis")]
+use support::servers::RedisServer;
+
+/// A server the tests can stop, restart and freeze.
+trait Outage {
+    fn url(&self) -> String;
+    fn kill(&mut self);
+    async fn restart(&mut self);
+    fn pause(&self);
+    fn resume(&self);
+}
+
+#[cfg(feature = "redis")]
+impl Outage for RedisServer {
+    fn url(&self) -> String {
+        RedisServer::url(self)
+    }
+    fn kill(&mut self) {
+        RedisServer::kill(self)
+    }
+    async fn restart(&mut self) {
+        RedisServer::restart(self).await
+    }
+    fn pause(&self) {
+        RedisServer::pause(self)
+    }
+    fn resume(&self) {
+        RedisServer::resume(self)
+    }
+}
+
+impl Outage for MemcachedServer {
+    fn url(&self) -> String {
+        MemcachedServer::url(self)
+    }
+    fn kill(&mut self) {
+        MemcachedServer::kill(self)
+    }
+    async fn restart(&mut self) {
+        MemcachedServer::restart(self).await
+    }
+    fn pause(&self) {
+        MemcachedServer::pause(self)
+    }
+    fn resume(&self) {
+        MemcachedServer::resume(self)
+    }
+}
+
+/// Small timeouts, so a dead or frozen server costs little.
+fn cache(server: &impl Outage, safe: bool) -> Cache {
+    let safe = u8::from(safe);
+    Cache::from_url(&format!(
+        "{}?socket_timeout=200ms&create_connection_timeout=200ms&safe={safe}",
+        server.url()
+    ))
+    .unwrap()
+}
+
+/// The "function" behind the cache: counts its runs.
+#[derive(Default)]
+struct Function {
+    runs: AtomicU32,
+}
+
+impl Function {
+    fn runs(&self) -> u32 {
+        self.runs.load(Ordering::SeqCst)
+    }
+
+    /// A cached call, as the simple strategy makes it: a hit returns the
+    /// stored value; a miss runs the function and stores its result.
+    async fn cached(&self, cache: &Cache, key: &str) -> cashews::Result<u32> {
+        if let Some(hit) = cache.get::<u32>(key).await? {
+            return Ok(hit);
+        }
+        let value = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+        cache.set(key, &value, 60).await?;
+        Ok(value)
+    }
+}
+
+/// Log lines written while the returned guard lives (this thread only).
+fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink(logs.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// Calls until a call is served from the cache again; how many it took.
+async fn until_cached(function: &Function, cache: &Cache, key: &str) -> Option<u32> {
+    for attempt in 1..=200 {
+        let before = function.runs();
+        function
+            .cached(cache, key)
+            .await
+            .expect("safe mode never fails");
+        let stored = function.runs() > before;
+        if !stored {
+            return Some(attempt);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    None
+}
+
+async fn outage_in_safe_mode(mut server: impl Outage) {
+    let (logs, _guard) = capture_logs();
+    let cache = cache(&server, true);
+    let function = Function::default();
+    for _ in 0..5 {
+        assert_eq!(function.cached(&cache, "k").await.unwrap(), 1);
+    }
+    assert_eq!(function.runs(), 1, "one run, then hits");
+
+    server.kill();
+    for i in 0..20 {
+        let value = function
+            .cached(&cache, "k")
+            .await
+            .unwrap_or_else(|e| panic!("call {i} failed in safe mode: {e}"));
+        assert_eq!(value, 2 + i, "the function runs on every call");
+    }
+    let failures = cache.stats().backend_failures;
+    assert!(failures >= 20, "counted: {failures}");
+    let logged = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("WARN") && logged.contains("safe mode"),
+        "{logged}"
+    );
+
+    server.restart().await;
+    let attempts = until_cached(&function, &cache, "k").await;
+    assert!(
+        attempts.is_some(),
+        "caching did not resume within 200 calls"
+    );
+}
+
+async fn outage_without_safe_mode(mut server: impl Outage) {
+    let cache = cache(&server, false);
+    cache.set("k", &1, 60).await.unwrap();
+    server.kill();
+    for _ in 0..10 {
+        let err = cache.get::<u32>("k").await.unwrap_err();
+        assert!(err.is_connection() || err.is_timeout(), "{err}");
+        let err = cache.set("k", &2, 60).await.unwrap_err();
+        assert!(err.is_connection() || err.is_timeout(), "{err}");
+    }
+    server.restart().await;
+    for _ in 0..200 {
+        if cache.set("k", &3, 60).await.is_ok() {
+            assert_eq!(cache.get::<u32>("k").await.unwrap(), Some(3));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the cache did not reconnect");
+}
+
+async fn frozen_server_is_cut_off(server: impl Outage) {
+    let strict = cache(&server, false);
+    let safe = cache(&server, true);
+    strict.set("k", &7, 60).await.unwrap();
+    assert_eq!(safe.get::<u32>("k").await.unwrap(), Some(7));
+
+    server.pause();
+    // Bounds the test if the backend waited forever, which is the failure
+    // being tested; the backend must give up after its 200 ms.
+    let guard = Duration::from_secs(10);
+    let err = tokio::time::timeout(guard, strict.get::<u32>("k"))
+        .await
+        .expect("the call must not hang")
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let answer = tokio::time::timeout(guard, safe.get::<u32>("k"))
+        .await
+        .expect("the call must not hang");
+    assert_eq!(answer.unwrap(), None, "safe mode answers a miss");
+    assert_eq!(safe.stats().backend_failures, 1);
+    server.resume();
+
+    for _ in 0..200 {
+        if let Ok(Some(7)) = strict.get::<u32>("k").await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the cache did not recover after the server resumed");
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+
+    #[tokio::test]
+    async fn outage_in_safe_mode() {
+        super::outage_in_safe_mode(RedisServer::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn outage_without_safe_mode() {
+        super::outage_without_safe_mode(RedisServer::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn frozen_server_is_cut_off() {
+        super::frozen_server_is_cut_off(RedisServer::start().await).await;
+    }
+}
+
+#[cfg(feature = "memcached")]
+mod memcached {
+    use super::*;
+
+    #[tokio::test]
+    async fn outage_in_safe_mode() {
+        super::outage_in_safe_mode(MemcachedServer::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn outage_without_safe_mode() {
+        super::outage_without_safe_mode(MemcachedServer::start().await).await;
+    }
+
+    #[tokio::test]
+    async fn frozen_server_is_cut_off() {
+        super::frozen_server_is_cut_off(MemcachedServer::start().await).await;
+    }
+}
