@@ -5,6 +5,35 @@
 //! handle; the `#[cashews::…]` attributes only build the key and call one of
 //! them, so code without macros (closures, dynamic keys) gets the same
 //! behaviour.
+//!
+//! The functions wrap a closure returning `Result<T, E>`: a success is what
+//! gets stored, an error is never stored and reaches the caller untouched
+//! (unless the strategy's point is to answer it: failover, soft). `E` must
+//! be `From<cashews::Error>`, which carries the strategy's own refusals
+//! (rate limited, circuit open, lock wait over) and, with `safe=0`, cache
+//! failures; with safe mode on, a failing backend only makes the function
+//! run. Keys are used as given (the attributes add their prefixes). State
+//! lives in the backend, so processes sharing it share it, and every
+//! strategy works on every backend: on memcached only [`delete_tags`]
+//! fails, with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+//! Time is tokio's clock: tests can pause it. Background work (early and
+//! hit refreshes) runs in the caller's [scoped switches](crate::switch).
+//!
+//! | strategy | guarantees | options (defaults) |
+//! |---|---|---|
+//! | [`failover`] | runs the function every time and stores each success; on an accepted error, returns the last success stored within `ttl`, else the error | `ttl`; `when` (every error); attribute prefix `fail` |
+//! | [`hit`] | a value is served for at most `cache_hits` hits (counted with `incr`, shared by processes) and `ttl`; at hit `update_after`, exactly one background refresh while the old value is served | `ttl`, `cache_hits`; `update_after` (none) |
+//! | [`perf`] | runs the function and caches its result only when the call was degraded; hits while cached | `ttl`; `trace_size` (10, traced in-process); `condition` ([`twice_the_mean`] of a full trace) |
+//! | [`locked`] | at most one execution per key at a time across processes; the others wait for the stored result; the lock is released when the call ends, fails, panics or is cancelled, and expires after `lock_ttl` if the process dies | `ttl`; `lock_ttl` (`ttl`); `wait` (`lock_ttl`, per holder, then [`ErrorKind::Locked`](crate::ErrorKind::Locked)); `step` (10 ms) |
+//! | [`early`] | after the early mark exactly one caller (lock-elected across processes) refreshes in the background; everyone gets the current value; a failed refresh is retried by a later call; a cold key is a plain call | `ttl`; `early_ttl` (`ttl / 3`); `lock_ttl` (until the value expires); `xfetch(beta)` (off: probabilistic refresh without a lock), `rng_seed` |
+//! | [`soft`] | fresh for `soft_ttl`; then recomputed by the caller; on an accepted error the stale value is served until `ttl` | `ttl`, `soft_ttl`; `when` (every error) |
+//! | [`rate_limit`] + [`RateLimit`] | fixed window from its first call: at most `limit` calls per `period`, exact (one `incr` per call); the call over the limit starts a ban; refused calls get [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) or [`rate_limit_or`]'s action | `limit`, `period`; `ban` (`period`, and never shorter than the window) |
+//! | [`rate_limit`] + [`SliceRateLimit`] (slice_rate_limit) | sliding window: at most `limit` calls admitted in any `period`, exact at the edges; refused calls are not counted | `limit`, `period` |
+//! | [`circuit_breaker`] | opens for `ttl` when the failure rate of the last `period` reaches `errors_rate` % with at least `min_calls` calls; open, it refuses at once with [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen); half-open, a share of calls probe: a success closes it, a failure reopens it | `errors_rate`, `period`, `ttl`; `min_calls` (1); `half_open(ttl, percent)` (none); `failure` (every error) |
+//! | [`tagged`], [`tag`], [`delete_tags`] | deleting a tag deletes every key tagged with it (memory, Redis) | `tags`, `ttl` |
+//!
+//! Rate limiters fail open: with caching switched off or the backend down
+//! in safe mode, calls are admitted.
 
 mod circuit_breaker;
 mod clock;

@@ -1,5 +1,8 @@
 //! `locked`: one execution per key across every cache sharing a backend.
 
+#[cfg(feature = "redis")]
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -165,4 +168,26 @@ async fn switched_off_it_just_runs() {
     let calls = Arc::new(AtomicU32::new(0));
     assert_eq!(slow_call(&cache, &options(), &calls).await.unwrap(), 1);
     assert_eq!(slow_call(&cache, &options(), &calls).await.unwrap(), 2);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_across_two_caches_on_redis() {
+    // Two caches on one server: two processes sharing Redis. Real time:
+    // the client's timeouts would fire on a paused clock.
+    let server = support::servers::RedisServer::start().await;
+    let caches = [
+        Cache::from_url(&server.url()).unwrap(),
+        Cache::from_url(&server.url()).unwrap(),
+    ];
+    for cache in &caches {
+        cache.ping(None).await.unwrap();
+    }
+    let calls = Arc::new(AtomicU32::new(0));
+    let start = std::time::Instant::now();
+    let seen = stampede(&caches, 1000, &calls).await;
+    let took = start.elapsed();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(seen.iter().all(|&v| v == 1));
+    eprintln!("1,000 callers over two caches on Redis: {took:?}");
 }
