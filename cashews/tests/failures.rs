@@ -27,7 +27,7 @@ trait Outage {
     fn url(&self) -> String;
     fn kill(&mut self);
     async fn restart(&mut self);
-    fn pause(&self);
+    async fn pause(&self);
     fn resume(&self);
 }
 
@@ -42,8 +42,8 @@ impl Outage for RedisServer {
     async fn restart(&mut self) {
         RedisServer::restart(self).await
     }
-    fn pause(&self) {
-        RedisServer::pause(self)
+    async fn pause(&self) {
+        RedisServer::pause(self).await
     }
     fn resume(&self) {
         RedisServer::resume(self)
@@ -60,8 +60,8 @@ impl Outage for MemcachedServer {
     async fn restart(&mut self) {
         MemcachedServer::restart(self).await
     }
-    fn pause(&self) {
-        MemcachedServer::pause(self)
+    async fn pause(&self) {
+        MemcachedServer::pause(self).await
     }
     fn resume(&self) {
         MemcachedServer::resume(self)
@@ -200,7 +200,7 @@ async fn frozen_server_is_cut_off(server: impl Outage) {
     strict.set("k", &7, 60).await.unwrap();
     assert_eq!(safe.get::<u32>("k").await.unwrap(), Some(7));
 
-    server.pause();
+    server.pause().await;
     // Bounds the test if the backend waited forever, which is the failure
     // being tested; the backend must give up after its 200 ms.
     let guard = Duration::from_secs(10);

@@ -103,6 +103,29 @@ impl Process {
         kill(self.pid(), signal).expect("signal the server");
     }
 
+    /// Stops the process (SIGSTOP) and waits until every thread of it is
+    /// stopped: the signal is delivered asynchronously, and a thread that
+    /// is running when it is sent may still answer a request.
+    async fn stop(&self) {
+        self.signal(Signal::SIGSTOP);
+        let tasks = PathBuf::from(format!("/proc/{}/task", self.pid()));
+        for _ in 0..TRIES {
+            let stopped = std::fs::read_dir(&tasks)
+                .expect("the server's threads")
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+                // The state follows the parenthesised command name.
+                .all(|stat| {
+                    stat.rsplit_once(") ")
+                        .is_some_and(|(_, rest)| rest.starts_with('T'))
+                });
+            if stopped {
+                return;
+            }
+            tokio::time::sleep(STEP).await;
+        }
+        panic!("the server did not stop within 10 s of SIGSTOP");
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SIGKILL also ends a stopped process.
@@ -253,8 +276,8 @@ impl RedisServer {
     }
 
     /// Freezes the server (SIGSTOP): connections stay open, nothing answers.
-    pub fn pause(&self) {
-        self.process.signal(Signal::SIGSTOP);
+    pub async fn pause(&self) {
+        self.process.stop().await;
     }
 
     pub fn resume(&self) {
@@ -470,8 +493,8 @@ impl MemcachedServer {
         }
     }
 
-    pub fn pause(&self) {
-        self.process.signal(Signal::SIGSTOP);
+    pub async fn pause(&self) {
+        self.process.stop().await;
     }
 
     pub fn resume(&self) {
