@@ -221,6 +221,12 @@ impl Cache {
         self.inner.backend.as_dyn()
     }
 
+    /// The same for this handle and all its clones, and distinct from every
+    /// other live cache: scopes in-process state such as single-flight.
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// The key as stored: with the cache's prefix.
     fn full_key<'a>(&self, key: &'a str) -> Cow<'a, str> {
         match &self.inner.prefix {

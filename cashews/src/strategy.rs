@@ -35,6 +35,9 @@
 //! Rate limiters fail open: with caching switched off or the backend down
 //! in safe mode, calls are admitted.
 
+pub mod invalidate;
+pub mod simple;
+
 mod circuit_breaker;
 mod clock;
 mod early;

@@ -1,0 +1,178 @@
+//! `#[cashews::cache(...)]`: one call of `cashews::strategy::simple::cache`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::{Expr, Ident, ItemFn, Lit, LitBool, LitStr};
+
+use crate::args::{self, Arg};
+use crate::function;
+use crate::template::{self, Template};
+
+const OPTIONS: &str = "ttl, key, prefix, cache, condition, protected, crate";
+
+#[derive(Default)]
+struct Options {
+    ttl: Option<Expr>,
+    key: Option<LitStr>,
+    prefix: Option<LitStr>,
+    cache: Option<Expr>,
+    condition: Option<Expr>,
+    protected: Option<LitBool>,
+    krate: Option<LitStr>,
+}
+
+fn parse(attr: TokenStream) -> syn::Result<Options> {
+    let mut o = Options::default();
+    for arg in args::parse(attr)? {
+        let (name, value) = match arg {
+            Arg::Named { name, value } => (name, value),
+            Arg::Bare(e) => {
+                return Err(syn::Error::new_spanned(
+                    e,
+                    format!("expected `option = value`; options: {OPTIONS}"),
+                ));
+            }
+        };
+        match name.to_string().as_str() {
+            "ttl" => args::once(&mut o.ttl, &name, value)?,
+            "key" => {
+                let lit = args::lit_str(&name, value, "a key template like \"user:{id}\"")?;
+                args::once(&mut o.key, &name, lit)?;
+            }
+            "prefix" => {
+                let lit = args::lit_str(&name, value, "the text put before the key")?;
+                args::once(&mut o.prefix, &name, lit)?;
+            }
+            "cache" => args::once(&mut o.cache, &name, value)?,
+            "condition" => args::once(&mut o.condition, &name, value)?,
+            "protected" => {
+                let b = args::lit_bool(&name, value)?;
+                args::once(&mut o.protected, &name, b)?;
+            }
+            "crate" => {
+                let lit = args::lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
+                args::once(&mut o.krate, &name, lit)?;
+            }
+            other => {
+                return Err(syn::Error::new_spanned(
+                    &name,
+                    format!("unknown option `{other}` of #[cashews::cache]; options: {OPTIONS}"),
+                ));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// The TTL, as a fixed value or a function of the stored value.
+enum Ttl {
+    Fixed(TokenStream),
+    PerValue(Expr),
+}
+
+fn ttl(krate: &TokenStream, expr: Expr) -> syn::Result<Ttl> {
+    Ok(match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
+            // Evaluated in a constant, so a malformed literal fails the
+            // build, with the error pointing at it.
+            let span = s.span();
+            Ttl::Fixed(quote_spanned! {span=> {
+                const TTL: ::core::time::Duration = #krate::__private::ttl(#s);
+                TTL
+            }})
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => {
+            let secs: u64 = i.base10_parse()?;
+            if secs == 0 {
+                return Err(syn::Error::new_spanned(i, "a ttl must be longer than zero"));
+            }
+            Ttl::Fixed(quote!(::core::time::Duration::from_secs(#secs)))
+        }
+        Expr::Closure(c) => Ttl::PerValue(Expr::Closure(c)),
+        other => Ttl::Fixed(quote!(#other)),
+    })
+}
+
+pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream> {
+    let options = parse(attr)?;
+    let Some(ttl_expr) = options.ttl else {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "#[cashews::cache] needs a `ttl`, so that nothing is cached forever: \
+             `ttl = \"10m\"`, `ttl = 600`, `ttl = Duration::from_secs(600)` or `ttl = |value| ...`",
+        ));
+    };
+    let krate = function::crate_path(options.krate.as_ref())?;
+    let ttl = ttl(&krate, ttl_expr)?;
+    let params = function::params(&func);
+    let ret = function::return_type(&func)?;
+
+    let w = Ident::new("__cashews_key", Span::mixed_site());
+    let (mut write, mut capacity) = (TokenStream::new(), 0);
+    if let Some(prefix) = &options.prefix {
+        let text = format!("{}:", prefix.value());
+        capacity += text.len();
+        write.extend(quote!(#w.text(#text);));
+    }
+    let (key, key_capacity) = match options.key {
+        Some(lit) => Template::parse(lit, &params)?.write(&w, "text", &params),
+        None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
+    };
+    write.extend(key);
+    capacity += key_capacity;
+
+    let cache = ident("__cashews_cache");
+    let returns = ident("__cashews_returns");
+    let mode = ident("__cashews_mode");
+    let cache_expr = match &options.cache {
+        Some(e) => quote!(#e),
+        None => quote!(#krate::global()),
+    };
+    let mut strategy_options = match ttl {
+        Ttl::Fixed(t) => quote!(#krate::strategy::simple::Options::new(#t)),
+        Ttl::PerValue(f) => quote! {
+            #krate::strategy::simple::Options::ttl_with(#returns.ttl(#mode, #f))
+        },
+    };
+    if let Some(condition) = &options.condition {
+        strategy_options.extend(quote!(.condition(#returns.condition(#mode, #condition))));
+    }
+    if let Some(protected) = &options.protected {
+        strategy_options.extend(quote!(.protected(#protected)));
+    }
+    let block = &func.block;
+    let body = quote! {
+        let #cache: &#krate::Cache = &(#cache_expr);
+        let #w = {
+            let mut #w = #krate::__private::KeyWriter::new(#capacity);
+            #write
+            #w
+        }
+        .finish(#cache)
+        .await;
+        let #returns = #krate::__private::Returns::<#ret>::new();
+        let #mode = {
+            #[allow(unused_imports)]
+            use #krate::__private::{ReturnsResult as _, ReturnsValue as _};
+            (&&#returns).mode()
+        };
+        #krate::strategy::simple::cache(
+            #cache,
+            &#w,
+            #mode,
+            &#strategy_options,
+            || #returns.call(async move #block),
+        )
+        .await
+    };
+    Ok(function::with_body(&func, body))
+}
+
+/// A local of the generated code, invisible to the user's code.
+pub(crate) fn ident(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}

@@ -1,0 +1,261 @@
+//! Key templates (`"user:{id}:{token:hash}"`) and the default key: parsed
+//! and checked against the parameters here, written at run time by
+//! `cashews::__private::KeyWriter`, the one key writer every attribute uses.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::{Generics, Ident, LitStr};
+
+use crate::function::Param;
+
+/// A filter applied to a value: `{name:lower}`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    None,
+    Hash,
+    Lower,
+    Upper,
+    Len,
+    Display,
+}
+
+impl Filter {
+    fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "hash" => Self::Hash,
+            "lower" => Self::Lower,
+            "upper" => Self::Upper,
+            "len" => Self::Len,
+            "display" => Self::Display,
+            _ => return None,
+        })
+    }
+}
+
+enum Segment {
+    Text(String),
+    Value {
+        /// Index into the parameters.
+        param: usize,
+        /// `.field` / `.0` accesses after the parameter.
+        fields: Vec<String>,
+        filter: Filter,
+    },
+}
+
+/// A template checked against the function's parameters.
+pub(crate) struct Template {
+    lit: LitStr,
+    segments: Vec<Segment>,
+}
+
+impl Template {
+    pub(crate) fn parse(lit: LitStr, params: &[Param]) -> syn::Result<Self> {
+        let text = lit.value();
+        let err = |msg: String| syn::Error::new_spanned(&lit, msg);
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    literal.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    literal.push('}');
+                }
+                '}' => {
+                    return Err(err(
+                        "unmatched `}` in the key template (write `}}` for a literal one)".into(),
+                    ));
+                }
+                '{' => {
+                    let mut inner = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(c) => inner.push(c),
+                            None => {
+                                return Err(err(format!(
+                                    "unclosed `{{{inner}` in the key template (write `{{{{` for a literal `{{`)"
+                                )));
+                            }
+                        }
+                    }
+                    if !literal.is_empty() {
+                        segments.push(Segment::Text(std::mem::take(&mut literal)));
+                    }
+                    segments.push(parse_value(&inner, params).map_err(err)?);
+                }
+                c => literal.push(c),
+            }
+        }
+        if !literal.is_empty() {
+            segments.push(Segment::Text(literal));
+        }
+        Ok(Self { lit, segments })
+    }
+
+    /// Statements writing the template with the writer `w`; `text` is the
+    /// writer's method for the template's own text (`text` for keys, `glob`
+    /// for patterns). Returns them and a capacity hint.
+    pub(crate) fn write(&self, w: &Ident, text: &str, params: &[Param]) -> (TokenStream, usize) {
+        let span = self.lit.span();
+        let text = Ident::new(text, Span::mixed_site());
+        let mut out = TokenStream::new();
+        let mut capacity = 0;
+        for segment in &self.segments {
+            match segment {
+                Segment::Text(s) => {
+                    capacity += s.len();
+                    out.extend(quote!(#w.#text(#s);));
+                }
+                Segment::Value {
+                    param,
+                    fields,
+                    filter,
+                } => {
+                    capacity += 16;
+                    let p = &params[*param];
+                    let index = p.index;
+                    let root = p.name.as_ref().expect("templates name named parameters");
+                    let root = Ident::new(&root.to_string(), span);
+                    let fields = fields.iter().map(|f| match f.parse::<u32>() {
+                        Ok(i) => {
+                            let i = syn::Index { index: i, span };
+                            quote_spanned!(span=> .#i)
+                        }
+                        Err(_) => {
+                            let f = Ident::new(f, span);
+                            quote_spanned!(span=> .#f)
+                        }
+                    });
+                    let value = quote_spanned!(span=> #root #(#fields)*);
+                    out.extend(match filter {
+                        Filter::None => quote_spanned!(span=> #w.arg(#index, &#value);),
+                        Filter::Len => quote_spanned!(span=> #w.arg(#index, &#value.len());),
+                        Filter::Hash => quote_spanned!(span=> #w.hash(#index, &#value);),
+                        Filter::Lower => quote_spanned!(span=> #w.lower(#index, &#value);),
+                        Filter::Upper => quote_spanned!(span=> #w.upper(#index, &#value);),
+                        Filter::Display => quote_spanned!(span=> #w.display(#index, &#value);),
+                    });
+                }
+            }
+        }
+        (out, capacity)
+    }
+}
+
+fn parse_value(inner: &str, params: &[Param]) -> Result<Segment, String> {
+    let (path, filter) = match inner.split_once(':') {
+        Some((path, name)) => {
+            let filter = Filter::parse(name).ok_or_else(|| {
+                format!("unknown key filter `{name}` in `{{{inner}}}`; filters: hash, lower, upper, len, display")
+            })?;
+            (path, filter)
+        }
+        None => (inner, Filter::None),
+    };
+    let mut parts = path.split('.');
+    let root = parts.next().unwrap_or_default();
+    if root.is_empty() {
+        return Err(format!(
+            "`{{{inner}}}` names no parameter; write `{{name}}` (write `{{{{` for a literal `{{`)"
+        ));
+    }
+    let param = params
+        .iter()
+        .position(|p| p.name.as_ref().is_some_and(|n| n == root))
+        .ok_or_else(|| {
+            let names: Vec<String> = params
+                .iter()
+                .filter_map(|p| p.name.as_ref().map(ToString::to_string))
+                .collect();
+            format!(
+                "the key template names `{root}`, which is not a parameter of this function (parameters: {})",
+                if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            )
+        })?;
+    let mut fields = Vec::new();
+    for field in parts {
+        let valid = !field.is_empty()
+            && (field.bytes().all(|b| b.is_ascii_digit())
+                || syn::parse_str::<Ident>(field).is_ok());
+        if !valid {
+            return Err(format!(
+                "`{field}` in `{{{inner}}}` is not a field name; write `{{param.field}}` or `{{param.0}}`"
+            ));
+        }
+        fields.push(field.to_owned());
+    }
+    Ok(Segment::Value {
+        param,
+        fields,
+        filter,
+    })
+}
+
+/// Statements writing the default key: the function's path (for a method,
+/// the `Self` type's), its type parameters, then `:name:value` for each
+/// parameter but `self`. Errors for a parameter without a name.
+pub(crate) fn write_default(
+    w: &Ident,
+    fn_name: &Ident,
+    generics: &Generics,
+    params: &[Param],
+) -> syn::Result<(TokenStream, usize)> {
+    let name = fn_name.to_string();
+    let mut out = if params.iter().any(|p| p.receiver) {
+        let tail = format!("::{name}");
+        quote! {
+            #w.text(::core::any::type_name::<Self>());
+            #w.text(#tail);
+        }
+    } else {
+        let tail = format!("::{name}");
+        quote!(#w.text(::core::concat!(::core::module_path!(), #tail));)
+    };
+    let mut capacity = 48;
+    let mut first = true;
+    for param in generics.params.iter() {
+        let sep = if first { "::<" } else { "," };
+        match param {
+            syn::GenericParam::Type(t) => {
+                let ident = &t.ident;
+                out.extend(quote! {
+                    #w.text(#sep);
+                    #w.text(::core::any::type_name::<#ident>());
+                });
+            }
+            syn::GenericParam::Const(c) => {
+                let ident = &c.ident;
+                out.extend(quote! {
+                    #w.text(#sep);
+                    #w.arg(u32::MAX, &#ident);
+                });
+            }
+            syn::GenericParam::Lifetime(_) => continue,
+        }
+        first = false;
+    }
+    if !first {
+        out.extend(quote!(#w.text(">");));
+    }
+    for p in params.iter().filter(|p| !p.receiver) {
+        let Some(ident) = &p.name else {
+            return Err(syn::Error::new(
+                p.span,
+                "a parameter without a name cannot be part of the default key: \
+                 give it a name, or give the attribute a `key` template",
+            ));
+        };
+        let label = format!(":{}:", ident.to_string().trim_start_matches("r#"));
+        let index = p.index;
+        capacity += label.len() + 16;
+        let arg = format_ident!("{}", ident, span = ident.span());
+        out.extend(quote_spanned!(ident.span()=> #w.named(#index, #label, &#arg);));
+    }
+    Ok((out, capacity))
+}

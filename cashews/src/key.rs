@@ -1,0 +1,481 @@
+//! Cache keys: how the arguments of a call become text.
+//!
+//! The attributes build keys in two ways:
+//!
+//! - **Default key**: the function's path, then `:name:value` for each
+//!   argument (`self` left out): `my_app::users::get_user:id:42`. Values
+//!   are escaped (`:` as `%3A`, `%` as `%25`) so that two different calls
+//!   never share a key, whatever their strings hold.
+//! - **Template** (`key = "user:{id}"`): the text as written, with each
+//!   `{…}` replaced by an argument (`{id}`), a field of one (`{user.id}`,
+//!   `{pair.0}`), or either through a filter:
+//!
+//! | filter | writes |
+//! |---|---|
+//! | `{token:hash}` | the first 32 hex digits of the BLAKE3 hash of the value |
+//! | `{name:lower}` / `{name:upper}` | the value in lower / upper case |
+//! | `{items:len}` | `items.len()` |
+//! | `{id:display}` | the value through its `Display` (for types that are not [`KeyArg`]) |
+//!
+//! Values are written by [`KeyArg`]: integers, `bool`, `char`, strings,
+//! `Option`s of those (`None`, `Some(v)`) and references or smart pointers
+//! to them. Keys are the same in every process and every version of the
+//! program: nothing here hashes with a random seed.
+//!
+//! `hash` uses BLAKE3 (already the signing hash) because it is stable
+//! across platforms and releases and fast; it keeps 128 bits (32 hex
+//! digits), which makes a collision between two values of one key space
+//! negligible (about 2⁻⁶⁴ after 2³² values) while halving the key compared
+//! to the full hash: keys are stored with every value, and memcached caps
+//! them at 250 bytes.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::fmt::{self, Write};
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Waker};
+
+use crate::cache::Cache;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pattern;
+
+/// A value that can be written into a cache key.
+///
+/// Implemented for integers, `bool`, `char`, strings, `Option<T>` and
+/// references and smart pointers to those. Each implementation must write
+/// different text for different values, or two calls would share a key.
+///
+/// ```
+/// use cashews::KeyArg;
+///
+/// struct UserId(u64);
+///
+/// impl KeyArg for UserId {
+///     fn write_key(&self, out: &mut String) {
+///         self.0.write_key(out);
+///     }
+/// }
+///
+/// let mut key = String::new();
+/// UserId(42).write_key(&mut key);
+/// assert_eq!(key, "42");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be written into a cache key",
+    label = "this value is part of the cache key",
+    note = "implement `cashews::KeyArg` for `{Self}` (write text that differs for different values), \
+            or give the attribute a `key` template that names formattable fields (`key = \"user:{{user.id}}\"`), \
+            or use the `display` filter (`{{arg:display}}`) for a type with `Display`"
+)]
+pub trait KeyArg {
+    /// Appends this value to `out`.
+    fn write_key(&self, out: &mut String);
+}
+
+impl KeyArg for str {
+    fn write_key(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl KeyArg for String {
+    fn write_key(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl KeyArg for Cow<'_, str> {
+    fn write_key(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl KeyArg for char {
+    fn write_key(&self, out: &mut String) {
+        out.push(*self);
+    }
+}
+
+impl KeyArg for bool {
+    fn write_key(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
+    }
+}
+
+macro_rules! display_key_arg {
+    ($($t:ty),*) => {$(
+        impl KeyArg for $t {
+            fn write_key(&self, out: &mut String) {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+display_key_arg!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64
+);
+
+impl<T: KeyArg> KeyArg for Option<T> {
+    /// `None`, or `Some(value)`: distinct from every value written bare.
+    fn write_key(&self, out: &mut String) {
+        match self {
+            None => out.push_str("None"),
+            Some(v) => {
+                out.push_str("Some(");
+                v.write_key(out);
+                out.push(')');
+            }
+        }
+    }
+}
+
+impl<T: KeyArg + ?Sized> KeyArg for &T {
+    fn write_key(&self, out: &mut String) {
+        (**self).write_key(out);
+    }
+}
+
+impl<T: KeyArg + ?Sized> KeyArg for &mut T {
+    fn write_key(&self, out: &mut String) {
+        (**self).write_key(out);
+    }
+}
+
+impl<T: KeyArg + ?Sized> KeyArg for Box<T> {
+    fn write_key(&self, out: &mut String) {
+        (**self).write_key(out);
+    }
+}
+
+impl<T: KeyArg + ?Sized> KeyArg for Rc<T> {
+    fn write_key(&self, out: &mut String) {
+        (**self).write_key(out);
+    }
+}
+
+impl<T: KeyArg + ?Sized> KeyArg for Arc<T> {
+    fn write_key(&self, out: &mut String) {
+        (**self).write_key(out);
+    }
+}
+
+/// The hex digits of a value's hash kept by the `hash` filter.
+const HASH_HEX_LEN: usize = 32;
+
+/// The `hash` filter: the first 32 hex digits of the BLAKE3 hash of `value`.
+///
+/// ```
+/// assert_eq!(cashews::key::hash("secret-token").len(), 32);
+/// assert_eq!(cashews::key::hash("a"), cashews::key::hash(&String::from("a")));
+/// assert_ne!(cashews::key::hash("a"), cashews::key::hash("b"));
+/// ```
+pub fn hash<A: KeyArg + ?Sized>(value: &A) -> String {
+    let mut text = String::new();
+    value.write_key(&mut text);
+    let digest = blake3::hash(text.as_bytes());
+    let mut hex = digest.to_hex().to_string();
+    hex.truncate(HASH_HEX_LEN);
+    hex
+}
+
+/// How a [`KeyWriter`] renders what it is given.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// A key, as stored.
+    Key,
+    /// The key of a cached function turned into a pattern matching it:
+    /// everything escaped, the wildcard parameters (a bit per parameter
+    /// index) as `*`.
+    Probe(u64),
+    /// An invalidation pattern: its text is a glob, its values are escaped.
+    Pattern,
+}
+
+/// Builds a key or a pattern; the code the attributes generate drives it.
+///
+/// Not meant to be used by hand (build a `String`); public for the macros.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct KeyWriter {
+    out: String,
+    mode: Mode,
+}
+
+thread_local! {
+    /// Set while [`probe`] polls a call: the wildcard mask for the key
+    /// writer that the call creates first.
+    static PROBE: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Where the probed call leaves its cache and pattern.
+    static PROBED: RefCell<Option<(Cache, String)>> = const { RefCell::new(None) };
+}
+
+impl KeyWriter {
+    /// The writer of a cached function's key. Inside [`probe`], it writes
+    /// the pattern of that key instead.
+    #[inline]
+    pub fn new(capacity: usize) -> Self {
+        let mode = match PROBE.with(Cell::take) {
+            None => Mode::Key,
+            Some(wildcards) => Mode::Probe(wildcards),
+        };
+        Self {
+            out: String::with_capacity(capacity),
+            mode,
+        }
+    }
+
+    /// The writer of an invalidation pattern.
+    pub fn pattern(capacity: usize) -> Self {
+        Self {
+            out: String::with_capacity(capacity),
+            mode: Mode::Pattern,
+        }
+    }
+
+    /// Text of a key template (taken literally).
+    #[inline]
+    pub fn text(&mut self, text: &str) {
+        match self.mode {
+            Mode::Key => self.out.push_str(text),
+            Mode::Probe(_) | Mode::Pattern => self.out.push_str(&pattern::escape(text)),
+        }
+    }
+
+    /// Text of an invalidation pattern (a glob).
+    pub fn glob(&mut self, glob: &str) {
+        self.out.push_str(glob);
+    }
+
+    /// The value of parameter number `param` (or a field of it).
+    #[inline]
+    pub fn arg<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
+        self.value(param, false, |out| value.write_key(out));
+    }
+
+    /// `:name:value` of the default key, the value escaped so that no
+    /// string can pass for another argument.
+    #[inline]
+    pub fn named<A: KeyArg + ?Sized>(&mut self, param: u32, name: &str, value: &A) {
+        self.text(name);
+        self.value(param, true, |out| value.write_key(out));
+    }
+
+    /// The `hash` filter.
+    pub fn hash<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
+        self.value(param, false, |out| out.push_str(&hash(value)));
+    }
+
+    /// The `lower` filter.
+    pub fn lower<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
+        self.value(param, false, |out| {
+            out.push_str(&written(value).to_lowercase());
+        });
+    }
+
+    /// The `upper` filter.
+    pub fn upper<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
+        self.value(param, false, |out| {
+            out.push_str(&written(value).to_uppercase());
+        });
+    }
+
+    /// The `display` filter.
+    pub fn display<D: fmt::Display + ?Sized>(&mut self, param: u32, value: &D) {
+        self.value(param, false, |out| {
+            let _ = write!(out, "{value}");
+        });
+    }
+
+    #[inline]
+    fn value(&mut self, param: u32, escape_separator: bool, write: impl FnOnce(&mut String)) {
+        let start = self.out.len();
+        match self.mode {
+            Mode::Probe(wildcards) if param < 64 && wildcards & (1 << param) != 0 => {
+                self.out.push('*');
+                return;
+            }
+            _ => write(&mut self.out),
+        }
+        if escape_separator {
+            escape_tail(&mut self.out, start, |c| matches!(c, ':' | '%'), |c, out| {
+                out.push_str(if c == ':' { "%3A" } else { "%25" });
+            });
+        }
+        if !matches!(self.mode, Mode::Key) {
+            escape_tail(&mut self.out, start, |c| "*?[]\\".contains(c), |c, out| {
+                out.push('\\');
+                out.push(c);
+            });
+        }
+    }
+
+    /// The key. Inside [`probe`], hands the pattern and `cache` to the
+    /// prober and never completes: the call it belongs to does not run.
+    #[inline]
+    pub async fn finish(self, cache: &Cache) -> String {
+        if let Mode::Probe(_) = self.mode {
+            PROBED.with(|p| *p.borrow_mut() = Some((cache.clone(), self.out)));
+            return std::future::pending().await;
+        }
+        self.out
+    }
+
+    /// The finished invalidation pattern.
+    pub fn into_pattern(self) -> String {
+        self.out
+    }
+}
+
+/// Rewrites the characters of `out[start..]` that `special` picks, only
+/// when there is one (the common case writes nothing and allocates nothing).
+fn escape_tail(
+    out: &mut String,
+    start: usize,
+    special: impl Fn(char) -> bool,
+    replace: impl Fn(char, &mut String),
+) {
+    if !out[start..].contains(&special) {
+        return;
+    }
+    let tail = out.split_off(start);
+    for c in tail.chars() {
+        if special(c) {
+            replace(c, out);
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+fn written<A: KeyArg + ?Sized>(value: &A) -> String {
+    let mut text = String::new();
+    value.write_key(&mut text);
+    text
+}
+
+/// Finds the cache and the key pattern of a call to a cached function
+/// without running it.
+///
+/// `call` is polled once with a probe set: the key writer of the cached
+/// function, the first thing its body does, writes the key as a pattern
+/// (parameters whose index is in `wildcards` as `*`, everything else
+/// escaped) and stops the call there. Parameters are counted from 0,
+/// `self` included.
+///
+/// A call of a function that is not a cached one is reported as an error,
+/// but its code has run up to its first `.await` by then: only name
+/// functions with a `#[cashews::cache]` attribute.
+pub(crate) fn probe<F: Future>(call: F, wildcards: &[usize]) -> Result<(Cache, String)> {
+    let mut mask = 0u64;
+    for &i in wildcards {
+        if i >= 64 {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("wildcard parameter {i}: only the first 64 parameters can be wildcards"),
+            ));
+        }
+        mask |= 1 << i;
+    }
+    /// Clears the probe even if the call panics, so that no later key
+    /// writer on this thread mistakes itself for a probed one.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            PROBE.with(|p| p.set(None));
+        }
+    }
+    let call = std::pin::pin!(call);
+    let reset = Reset;
+    PROBE.with(|p| p.set(Some(mask)));
+    let mut cx = Context::from_waker(Waker::noop());
+    let poll = call.poll(&mut cx);
+    drop(reset);
+    match PROBED.with(|p| p.borrow_mut().take()) {
+        Some(found) => Ok(found),
+        None => Err(Error::new(
+            ErrorKind::Unsupported,
+            if poll.is_ready() {
+                "the call to invalidate completed: it is not a #[cashews::cache] function"
+            } else {
+                "the call to invalidate built no cache key: it is not a #[cashews::cache] function"
+            },
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(build: impl FnOnce(&mut KeyWriter)) -> String {
+        let mut w = KeyWriter::new(16);
+        build(&mut w);
+        w.out
+    }
+
+    #[test]
+    fn default_key_escapes_separators_so_arguments_cannot_collide() {
+        let a = key(|w| {
+            w.text("f");
+            w.named(0, ":a:", "x:b:y");
+            w.named(1, ":b:", "z");
+        });
+        let b = key(|w| {
+            w.text("f");
+            w.named(0, ":a:", "x");
+            w.named(1, ":b:", "y:b:z");
+        });
+        assert_eq!(a, "f:a:x%3Ab%3Ay:b:z");
+        assert_ne!(a, b);
+        assert_eq!(key(|w| w.named(0, ":p:", "100%")), ":p:100%25");
+    }
+
+    #[test]
+    fn options_are_distinct_from_bare_values() {
+        let mut out = String::new();
+        Some("None").write_key(&mut out);
+        out.push('|');
+        None::<&str>.write_key(&mut out);
+        out.push('|');
+        Some(Some(3u8)).write_key(&mut out);
+        assert_eq!(out, "Some(None)|None|Some(Some(3))");
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(key(|w| w.lower(0, "AbC")), "abc");
+        assert_eq!(key(|w| w.upper(0, &String::from("straße"))), "STRASSE");
+        assert_eq!(key(|w| w.display(0, &1.5f32)), "1.5");
+        let h = key(|w| w.hash(0, "token"));
+        assert_eq!(h.len(), 32);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+        // Stable across runs and versions: the BLAKE3 of "token".
+        assert_eq!(h, &blake3::hash(b"token").to_hex()[..32]);
+    }
+
+    #[test]
+    fn patterns_escape_values_but_keep_their_globs() {
+        let mut w = KeyWriter::pattern(8);
+        w.glob("user:");
+        w.arg(0, "*?[");
+        w.glob(":*");
+        let p = w.into_pattern();
+        assert_eq!(p, r"user:\*\?\[:*");
+        assert!(pattern::glob_match(&p, "user:*?[:orders"));
+        assert!(!pattern::glob_match(&p, "user:alice:orders"));
+    }
+
+    #[test]
+    fn a_probe_turns_the_key_into_a_pattern_with_wildcards() {
+        PROBE.with(|p| p.set(Some(0b10)));
+        let mut w = KeyWriter::new(8);
+        assert!(PROBE.with(Cell::get).is_none(), "the probe is taken once");
+        w.text("m::f*");
+        w.named(0, ":a:", "x*");
+        w.named(1, ":b:", &7u32);
+        assert_eq!(w.out, r"m::f\*:a:x\*:b:*");
+    }
+}

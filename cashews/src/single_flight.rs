@@ -1,0 +1,201 @@
+//! In-process single-flight: concurrent misses of one key share one call.
+//!
+//! Each key being computed has a flight: an async mutex over a slot for
+//! the result. The first caller takes the mutex and runs the function; the
+//! others queue on the mutex. When the leader has a value it puts a clone in
+//! the slot; each waiter, on getting the mutex, clones it and leaves.
+//!
+//! Only values are shared, never errors: the user's error type needs no
+//! `Clone` and reaches only the caller whose call produced it. When the
+//! leader ends without a value (an error, a panic, or its task cancelled),
+//! the mutex guard is dropped with the slot still empty and the next waiter
+//! in line becomes the leader and runs the function itself. So waiters never
+//! hang, and a failing dependency still sees one call at a time rather than
+//! a stampede.
+//!
+//! Hits never come here: the map is touched only on a miss.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::Mutex;
+use tokio::sync::OwnedMutexGuard;
+
+type Slot<V> = tokio::sync::Mutex<Option<V>>;
+
+/// Flights under way, by cache and key.
+type Flights = Mutex<HashMap<(usize, String), Flight>>;
+
+struct Flight {
+    /// A `Slot<V>`; its value type is known only to the callers, hence `Any`.
+    slot: Arc<dyn Any + Send + Sync>,
+    /// Callers between [`join`] and leaving: the last one out removes the
+    /// flight. Counted apart from the `Arc`'s references, which futures
+    /// cancelled mid-wait may drop in any order.
+    members: usize,
+}
+
+static FLIGHTS: LazyLock<Flights> = LazyLock::new(Flights::default);
+
+/// What a caller of a missed key should do.
+pub(crate) enum Turn<V: Send + 'static> {
+    /// Another caller computed the value while this one waited.
+    Shared(V),
+    /// Run the function, then [`Leader::share`] the value.
+    Lead(Leader<V>),
+    /// Run the function alone: the key is in flight with another value
+    /// type (two functions sharing one key), so there is nothing to share.
+    Alone,
+}
+
+/// The caller whose turn it is to run the function.
+pub(crate) struct Leader<V: Send + 'static> {
+    slot: OwnedMutexGuard<Option<V>>,
+    _member: Member,
+}
+
+impl<V: Send + 'static> Leader<V> {
+    /// Hands a value to the callers waiting for this key.
+    pub(crate) fn share(mut self, value: V) {
+        *self.slot = Some(value);
+    }
+}
+
+/// Waits for the turn of this caller on `key` of the cache `scope`.
+///
+/// Cancel-safe: a caller cancelled while waiting just leaves the queue.
+pub(crate) async fn join<V>(scope: usize, key: &str) -> Turn<V>
+where
+    V: Clone + Send + 'static,
+{
+    let (member, slot) = {
+        let mut flights = FLIGHTS.lock();
+        let flight = flights
+            .entry((scope, key.to_owned()))
+            .or_insert_with(|| Flight {
+                slot: Arc::new(Slot::<V>::new(None)),
+                members: 0,
+            });
+        let Ok(slot) = Arc::clone(&flight.slot).downcast::<Slot<V>>() else {
+            return Turn::Alone;
+        };
+        flight.members += 1;
+        let member = Member {
+            scope,
+            key: key.to_owned(),
+        };
+        (member, slot)
+    };
+    let slot = slot.lock_owned().await;
+    match &*slot {
+        Some(value) => Turn::Shared(value.clone()),
+        None => Turn::Lead(Leader {
+            slot,
+            _member: member,
+        }),
+    }
+}
+
+/// One caller's membership of a flight.
+///
+/// A `Drop` guard so that a caller cancelled or unwinding at any point
+/// still leaves, and the map never keeps finished flights.
+struct Member {
+    scope: usize,
+    key: String,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let mut flights = FLIGHTS.lock();
+        let id = (self.scope, std::mem::take(&mut self.key));
+        if let Some(flight) = flights.get_mut(&id) {
+            flight.members -= 1;
+            if flight.members == 0 {
+                flights.remove(&id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_flight(scope: usize) -> usize {
+        FLIGHTS.lock().keys().filter(|(s, _)| *s == scope).count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_get_the_leaders_value_and_the_flight_is_removed() {
+        let Turn::Lead(leader) = join::<u32>(1, "k").await else {
+            panic!("the first caller leads");
+        };
+        let waiter = tokio::spawn(async {
+            match join::<u32>(1, "k").await {
+                Turn::Shared(v) => v,
+                _ => panic!("a waiter gets the shared value"),
+            }
+        });
+        tokio::task::yield_now().await;
+        leader.share(7);
+        assert_eq!(waiter.await.unwrap(), 7);
+        assert_eq!(in_flight(1), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_leader_hands_over_to_a_waiter() {
+        let leader = tokio::spawn(async {
+            let Turn::Lead(_leader) = join::<u32>(2, "k").await else {
+                panic!("the first caller leads");
+            };
+            std::future::pending::<()>().await;
+        });
+        tokio::task::yield_now().await;
+        let waiter = tokio::spawn(async { matches!(join::<u32>(2, "k").await, Turn::Lead(_)) });
+        tokio::task::yield_now().await;
+        leader.abort();
+        assert!(waiter.await.unwrap(), "the waiter leads once the leader is gone");
+        assert_eq!(in_flight(2), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_leader_hands_over_to_a_waiter() {
+        let leader = tokio::spawn(async {
+            let Turn::Lead(_leader) = join::<u32>(3, "k").await else {
+                panic!("the first caller leads");
+            };
+            tokio::task::yield_now().await;
+            panic!("the function panicked");
+        });
+        let waiter = tokio::spawn(async {
+            tokio::task::yield_now().await;
+            matches!(join::<u32>(3, "k").await, Turn::Lead(_))
+        });
+        assert!(leader.await.unwrap_err().is_panic());
+        assert!(waiter.await.unwrap());
+        assert_eq!(in_flight(3), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_waiter_leaves_no_flight_behind() {
+        let Turn::Lead(leader) = join::<u32>(4, "k").await else {
+            panic!("the first caller leads");
+        };
+        let waiter = tokio::spawn(async { drop(join::<u32>(4, "k").await) });
+        tokio::task::yield_now().await;
+        waiter.abort();
+        let _ = waiter.await;
+        drop(leader);
+        assert_eq!(in_flight(4), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_value_type_on_the_same_key_runs_alone() {
+        let Turn::Lead(_leader) = join::<u32>(5, "k").await else {
+            panic!("the first caller leads");
+        };
+        assert!(matches!(join::<String>(5, "k").await, Turn::Alone));
+    }
+}

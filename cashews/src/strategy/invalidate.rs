@@ -1,0 +1,131 @@
+//! Invalidation: after a call succeeds, delete the keys it made stale.
+//!
+//! An [`Invalidation`] is a pattern on a cache, made either from a pattern
+//! you write ([`Invalidation::new`]) or from a call of a cached function
+//! ([`Invalidation::of_call`]: the same key that function builds, with
+//! chosen parameters as `*`). [`after`] runs a call and, if it succeeded,
+//! the invalidations; [`#[cashews::invalidate]`](crate::invalidate) is that
+//! call, written as an attribute.
+//!
+//! Values placed into patterns are escaped (see
+//! [`pattern::escape`](crate::pattern::escape)): a user named `*` deletes
+//! only their own keys.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+//! use cashews::strategy::invalidate::Invalidation;
+//!
+//! #[cashews::cache(ttl = "1h", key = "user:{id}:{field}")]
+//! async fn user_field(id: u64, field: &str) -> String {
+//!     format!("{field} of {id}")
+//! }
+//!
+//! user_field(1, "name").await;
+//! user_field(1, "email").await;
+//! user_field(2, "name").await;
+//! // Every field of user 1: the parameter at index 1 (`field`) is any value.
+//! let stale = Invalidation::of_call(user_field(1, ""), &[1])?;
+//! assert_eq!(stale.pattern(), "user:1:*");
+//! assert_eq!(stale.run().await?, 2);
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+
+use crate::cache::Cache;
+use crate::error::Result;
+use crate::key;
+
+/// Keys to delete: a Redis glob pattern on a cache.
+#[derive(Debug, Clone)]
+pub struct Invalidation {
+    cache: Cache,
+    pattern: String,
+}
+
+impl Invalidation {
+    /// Deletes the keys of `cache` matching `pattern`. Escape the values you
+    /// place in it with [`pattern::escape`](crate::pattern::escape).
+    pub fn new(cache: &Cache, pattern: impl Into<String>) -> Self {
+        Self {
+            cache: cache.clone(),
+            pattern: pattern.into(),
+        }
+    }
+
+    /// Deletes the keys that calls like `call` of a `#[cashews::cache]`
+    /// function use, on the cache that function uses. The parameters
+    /// whose indices are in `wildcards` (counted from 0, `self` included)
+    /// match any value; pass any value for them in `call`.
+    ///
+    /// `call` does not run: it is polled once, and the cached function
+    /// stops as soon as its key is built. Naming another function is an
+    /// error ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)),
+    /// but that function's code will have run up to its first `.await`.
+    pub fn of_call<F: Future>(call: F, wildcards: &[usize]) -> Result<Self> {
+        let (cache, pattern) = key::probe(call, wildcards)?;
+        Ok(Self { cache, pattern })
+    }
+
+    /// The cache whose keys are deleted.
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// The pattern of the keys deleted.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Deletes the matching keys now; how many.
+    pub async fn run(&self) -> Result<u64> {
+        self.cache.delete_match(&self.pattern).await
+    }
+}
+
+/// Runs `f`; if `succeeded` says its result is a success, runs the
+/// invalidations (failures to build or run one are logged: they never fail
+/// the call). The result is returned as it is.
+///
+/// The invalidations are built before `f` runs, from the arguments as they
+/// are then.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use cashews::strategy::invalidate::{Invalidation, after};
+///
+/// let cache = cashews::Cache::from_url("mem://")?;
+/// cache.set("items:page:1", &["a"], 60).await?;
+/// let saved: Result<(), std::io::Error> = after(
+///     [Ok(Invalidation::new(&cache, "items:page:*"))],
+///     Result::is_ok,
+///     || async { Ok(()) },
+/// )
+/// .await;
+/// assert!(saved.is_ok());
+/// assert!(!cache.exists("items:page:1").await?);
+/// # Ok(()) }
+/// ```
+pub async fn after<R, I, S, F, Fut>(invalidations: I, succeeded: S, f: F) -> R
+where
+    I: IntoIterator<Item = Result<Invalidation>>,
+    S: FnOnce(&R) -> bool,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let invalidations: Vec<Result<Invalidation>> = invalidations.into_iter().collect();
+    let result = f().await;
+    if succeeded(&result) {
+        for invalidation in invalidations {
+            match invalidation {
+                Ok(inv) => {
+                    if let Err(e) = inv.run().await {
+                        tracing::warn!(pattern = inv.pattern, error = %e, "invalidation failed");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "invalidation target is not a cached call"),
+            }
+        }
+    }
+    result
+}

@@ -1,0 +1,438 @@
+//! The plain cache: a hit returns the stored value, a miss runs the
+//! function and stores what it returned.
+//!
+//! This is what [`#[cashews::cache]`](crate::cache) calls. Without the
+//! attribute (for closures, or keys known only at run time) use
+//! [`Cache::cached`] or the [`cache`] function itself:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+//! let cache = cashews::Cache::from_url("mem://")?;
+//! let id = 7;
+//! let key = format!("square:{id}");
+//! let square = cache.cached(&key, "10m").get_with(|| async { id * id }).await;
+//! assert_eq!(square, 49);
+//! assert_eq!(cache.get::<i32>(&key).await?, Some(49));
+//! # Ok(()) }
+//! ```
+//!
+//! What is stored is decided by the return type, through [`Outcome`]:
+//! a `Result` stores only its `Ok` value ([`StoreOk`]) and hands errors back
+//! untouched; any other type, `Option` included, is stored whole
+//! ([`StoreAll`]). A [condition](Options::condition) can refuse more.
+//!
+//! Guarantees:
+//! - **Protected** (the default): concurrent misses of one key in one
+//!   process share a single execution; the others wait and get a clone of
+//!   its value. If that execution fails, panics or is cancelled, the next
+//!   waiter runs the function instead: nobody hangs, and errors are never
+//!   shared (each waiter sees its own). Hits do not take part.
+//! - **Safe**: the cache never fails the call. A backend that is down (or a
+//!   value that cannot be stored) only means the function runs; with
+//!   `safe=0` the failure is also logged, since a cached function's
+//!   return type has no room for it.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::Cache;
+use crate::error::{Error, Result};
+use crate::single_flight::{self, Turn};
+use crate::ttl::IntoTtl;
+
+/// How a function's return value is seen by the cache: the part that is
+/// stored, and how to rebuild a return from it. The marker `M` chooses the
+/// view: [`StoreAll`] or [`StoreOk`].
+pub trait Outcome<M>: Sized {
+    /// The stored value.
+    type Value;
+
+    /// The value to store, or `None` if this return is never stored.
+    fn value(&self) -> Option<&Self::Value>;
+
+    /// The return a stored value stands for.
+    fn from_value(value: Self::Value) -> Self;
+}
+
+/// Stores the whole return value (`Option`s and plain values).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreAll;
+
+/// Stores only the `Ok` value of a `Result`; errors pass through.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreOk;
+
+impl<R> Outcome<StoreAll> for R {
+    type Value = R;
+
+    fn value(&self) -> Option<&R> {
+        Some(self)
+    }
+
+    fn from_value(value: R) -> R {
+        value
+    }
+}
+
+impl<T, E> Outcome<StoreOk> for Result<T, E> {
+    type Value = T;
+
+    fn value(&self) -> Option<&T> {
+        self.as_ref().ok()
+    }
+
+    fn from_value(value: T) -> Self {
+        Ok(value)
+    }
+}
+
+/// How long a stored value lives, possibly depending on the value.
+pub trait TtlPolicy<V> {
+    /// The TTL of `value` (`None`: no expiry), or why there is none.
+    fn ttl_for(&self, value: &V) -> Result<Option<Duration>>;
+}
+
+/// One TTL for every value: see [`Options::new`].
+#[derive(Debug)]
+pub struct FixedTtl(Result<Option<Duration>>);
+
+impl<V> TtlPolicy<V> for FixedTtl {
+    fn ttl_for(&self, _: &V) -> Result<Option<Duration>> {
+        match &self.0 {
+            Ok(ttl) => Ok(*ttl),
+            Err(e) => Err(Error::new(e.kind(), e.to_string())),
+        }
+    }
+}
+
+/// A TTL chosen per value: see [`Options::ttl_with`].
+#[derive(Clone, Copy)]
+pub struct TtlFn<F>(F);
+
+impl<F> fmt::Debug for TtlFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TtlFn")
+    }
+}
+
+impl<V, F, D> TtlPolicy<V> for TtlFn<F>
+where
+    F: Fn(&V) -> D,
+    D: IntoTtl,
+{
+    fn ttl_for(&self, value: &V) -> Result<Option<Duration>> {
+        (self.0)(value).into_ttl()
+    }
+}
+
+/// Whether a value is stored.
+pub trait Condition<V> {
+    /// `true` to store `value`.
+    fn should_store(&self, value: &V) -> bool;
+}
+
+/// The default condition: store every value.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Always;
+
+impl<V> Condition<V> for Always {
+    fn should_store(&self, _: &V) -> bool {
+        true
+    }
+}
+
+impl<V, F: Fn(&V) -> bool> Condition<V> for F {
+    fn should_store(&self, value: &V) -> bool {
+        self(value)
+    }
+}
+
+/// Options of [`cache`]: the TTL, a condition, and protection.
+///
+/// ```
+/// use std::time::Duration;
+/// use cashews::strategy::simple::Options;
+///
+/// let options = Options::new("10m")
+///     .condition(|users: &Vec<String>| !users.is_empty())
+///     .protected(false);
+/// // A TTL chosen per value: short for empty answers.
+/// let options = Options::ttl_with(|users: &Vec<String>| {
+///     if users.is_empty() { Duration::from_secs(5) } else { Duration::from_secs(600) }
+/// });
+/// ```
+#[must_use]
+pub struct Options<T = FixedTtl, C = Always> {
+    ttl: T,
+    condition: C,
+    protected: bool,
+}
+
+impl<T: fmt::Debug, C> fmt::Debug for Options<T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("ttl", &self.ttl)
+            .field("protected", &self.protected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    /// Stores every value for `ttl`: a [`Duration`], seconds, `"1h30m"`,
+    /// or `None::<Duration>` for no expiry. A malformed TTL is logged
+    /// when a value would be stored, and nothing is stored.
+    pub fn new(ttl: impl IntoTtl) -> Self {
+        Options {
+            ttl: FixedTtl(ttl.into_ttl()),
+            condition: Always,
+            protected: true,
+        }
+    }
+}
+
+impl<F> Options<TtlFn<F>> {
+    /// Stores each value for the TTL that `ttl` returns for it (anything
+    /// [`IntoTtl`]: a `Duration`, seconds, `None::<Duration>` for no
+    /// expiry).
+    pub fn ttl_with(ttl: F) -> Self {
+        Options {
+            ttl: TtlFn(ttl),
+            condition: Always,
+            protected: true,
+        }
+    }
+}
+
+impl<T, C> Options<T, C> {
+    /// Whether concurrent misses of one key share one execution (default `true`).
+    pub fn protected(mut self, protected: bool) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// Stores only the values for which `condition` returns `true`
+    /// (it sees the stored value: the `Ok` value of a `Result`).
+    pub fn condition<F>(self, condition: F) -> Options<T, F> {
+        Options {
+            ttl: self.ttl,
+            condition,
+            protected: self.protected,
+        }
+    }
+}
+
+/// The plain cache: returns the value stored at `key`, or runs `f`, stores
+/// what it returns (as `mode` and `options` say) and returns it.
+///
+/// `mode` is [`StoreOk`] for functions returning `Result` (only `Ok` is
+/// stored, the error is returned untouched) or [`StoreAll`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use cashews::strategy::simple::{Options, StoreOk, cache};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct NotFound;
+///
+/// let c = cashews::Cache::from_url("mem://")?;
+/// let options = Options::new("1m");
+/// let found: Result<String, NotFound> =
+///     cache(&c, "user:1", StoreOk, &options, || async { Ok("Ada".to_owned()) }).await;
+/// assert_eq!(found.as_deref(), Ok("Ada"));
+/// let missing: Result<String, NotFound> =
+///     cache(&c, "user:2", StoreOk, &options, || async { Err(NotFound) }).await;
+/// assert_eq!(missing, Err(NotFound));
+/// assert!(!c.exists("user:2").await?, "errors are not stored");
+/// # Ok(()) }
+/// ```
+pub async fn cache<R, M, T, C, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    mode: M,
+    options: &Options<T, C>,
+    f: F,
+) -> R
+where
+    R: Outcome<M>,
+    R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    T: TtlPolicy<R::Value>,
+    C: Condition<R::Value>,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    // The marker only selects the `Outcome` impl.
+    let _ = mode;
+    if let Some(value) = read(cache, key).await {
+        return R::from_value(value);
+    }
+    let leader = if options.protected {
+        match single_flight::join::<R::Value>(cache.id(), key).await {
+            Turn::Shared(value) => return R::from_value(value),
+            Turn::Lead(leader) => {
+                // The previous leader may have stored the value between our
+                // miss and our turn.
+                if let Some(value) = read::<R::Value>(cache, key).await {
+                    leader.share(value.clone());
+                    return R::from_value(value);
+                }
+                Some(leader)
+            }
+            Turn::Alone => None,
+        }
+    } else {
+        None
+    };
+    let result = f().await;
+    if let Some(value) = result.value() {
+        store(cache, key, options, value).await;
+        if let Some(leader) = leader {
+            leader.share(value.clone());
+        }
+    }
+    result
+}
+
+#[inline]
+async fn read<V>(cache: &Cache, key: &str) -> Option<V>
+where
+    V: DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    match cache.get_cloned(key).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(key, error = %e, "cache read failed; running the function");
+            None
+        }
+    }
+}
+
+async fn store<V, T, C>(cache: &Cache, key: &str, options: &Options<T, C>, value: &V)
+where
+    V: Serialize,
+    T: TtlPolicy<V>,
+    C: Condition<V>,
+{
+    if !options.condition.should_store(value) {
+        return;
+    }
+    let ttl = match options.ttl.ttl_for(value) {
+        Ok(ttl) => ttl,
+        Err(e) => {
+            tracing::warn!(key, error = %e, "no valid ttl for the value; not stored");
+            return;
+        }
+    };
+    if let Err(e) = cache.set(key, value, ttl).await {
+        tracing::warn!(key, error = %e, "storing the value failed");
+    }
+}
+
+/// A cached call being set up by [`Cache::cached`].
+#[must_use = "a cached call does nothing until `get_with` or `try_get_with` is awaited"]
+pub struct Cached<'a, T = FixedTtl, C = Always> {
+    cache: &'a Cache,
+    key: &'a str,
+    options: Options<T, C>,
+}
+
+impl<T: fmt::Debug, C> fmt::Debug for Cached<'_, T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cached")
+            .field("key", &self.key)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cache {
+    /// Caches a closure's result under a key built at run time: the
+    /// attribute-free way to use the plain cache ([`simple`](self)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// #[derive(Debug)]
+    /// struct DbError;
+    ///
+    /// async fn load_name(id: u64) -> Result<String, DbError> {
+    ///     Ok(format!("user {id}"))
+    /// }
+    ///
+    /// let cache = cashews::Cache::from_url("mem://")?;
+    /// let id = 42;
+    /// let name = cache
+    ///     .cached(&format!("name:{id}"), "1h")
+    ///     .condition(|name: &String| !name.is_empty())
+    ///     .try_get_with(|| load_name(id))
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(name, "user 42");
+    /// # Ok(()) }
+    /// ```
+    pub fn cached<'a>(&'a self, key: &'a str, ttl: impl IntoTtl) -> Cached<'a> {
+        Cached {
+            cache: self,
+            key,
+            options: Options::new(ttl),
+        }
+    }
+}
+
+impl<'a, T, C> Cached<'a, T, C> {
+    /// Whether concurrent misses share one execution (default `true`).
+    pub fn protected(mut self, protected: bool) -> Self {
+        self.options.protected = protected;
+        self
+    }
+
+    /// Stores only the values for which `condition` returns `true`.
+    pub fn condition<F>(self, condition: F) -> Cached<'a, T, F> {
+        Cached {
+            cache: self.cache,
+            key: self.key,
+            options: self.options.condition(condition),
+        }
+    }
+
+    /// Chooses the TTL from each value instead.
+    pub fn ttl_with<F>(self, ttl: F) -> Cached<'a, TtlFn<F>, C> {
+        Cached {
+            cache: self.cache,
+            key: self.key,
+            options: Options {
+                ttl: TtlFn(ttl),
+                condition: self.options.condition,
+                protected: self.options.protected,
+            },
+        }
+    }
+
+    /// The stored value, or `f`'s, stored. Every value is stored (an
+    /// `Option`'s `None` too, unless the condition refuses it).
+    pub async fn get_with<V, F, Fut>(self, f: F) -> V
+    where
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: TtlPolicy<V>,
+        C: Condition<V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        cache(self.cache, self.key, StoreAll, &self.options, f).await
+    }
+
+    /// The stored value, or `f`'s result: its `Ok` value is stored, its
+    /// error returned as it is.
+    pub async fn try_get_with<V, E, F, Fut>(self, f: F) -> Result<V, E>
+    where
+        V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+        T: TtlPolicy<V>,
+        C: Condition<V>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        cache(self.cache, self.key, StoreOk, &self.options, f).await
+    }
+}
