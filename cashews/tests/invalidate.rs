@@ -1,0 +1,190 @@
+//! `#[cashews::invalidate]`: by pattern and by a call of a cached function,
+//! with hostile arguments (`*`, `?`, `[`) that must delete only their own
+//! keys. And the same without the macro.
+
+use std::sync::LazyLock;
+
+use cashews::Cache;
+use cashews::strategy::invalidate::{Invalidation, after};
+
+/// One cache per function pair below, so tests running in parallel do not
+/// see each other's keys.
+static FIELDS: LazyLock<Cache> = LazyLock::new(|| Cache::from_url("mem://").unwrap());
+
+#[cashews::cache(ttl = "1h", key = "user:{name}:{field}", cache = FIELDS)]
+async fn user_field(name: &str, field: &str) -> String {
+    format!("{field} of {name}")
+}
+
+#[cashews::invalidate("user:{name}:*", cache = FIELDS)]
+async fn forget_by_pattern(name: &str) -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+#[cashews::invalidate(user_field(name, _))]
+async fn forget_by_call(name: &str) {}
+
+#[cashews::invalidate(user_field(name, _))]
+async fn fail_to_forget(name: &str) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other(format!("{name} stays")))
+}
+
+const HOSTILE: [&str; 4] = ["*", "?", "[", "a*b[c]?\\"];
+
+async fn fill(names: &[&str]) {
+    for name in names {
+        for field in ["email", "name"] {
+            user_field(name, field).await;
+        }
+    }
+}
+
+async fn users_left() -> Vec<String> {
+    let mut keys = FIELDS.scan("user:*").await.unwrap();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The tests share `FIELDS`; each uses its own names and runs its steps
+/// under this lock.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn a_pattern_escapes_the_values_it_interpolates() {
+    let _serial = SERIAL.lock().await;
+    FIELDS.clear().await.unwrap();
+    fill(&["alice", "bob"]).await;
+    fill(&HOSTILE).await;
+    for hostile in HOSTILE {
+        forget_by_pattern(hostile).await.unwrap();
+        let left = users_left().await;
+        assert!(
+            !left.iter().any(|k| k.starts_with(&format!("user:{hostile}:"))),
+            "{hostile}: {left:?}"
+        );
+        assert!(left.contains(&"user:alice:email".to_owned()), "{hostile}: {left:?}");
+        assert!(left.contains(&"user:bob:name".to_owned()), "{hostile}: {left:?}");
+    }
+    assert_eq!(users_left().await.len(), 4, "only alice's and bob's keys are left");
+    forget_by_pattern("alice").await.unwrap();
+    assert_eq!(users_left().await, ["user:bob:email", "user:bob:name"]);
+}
+
+#[tokio::test]
+async fn a_call_of_the_cached_function_deletes_its_keys_with_wildcards() {
+    let _serial = SERIAL.lock().await;
+    FIELDS.clear().await.unwrap();
+    fill(&["carol", "dave"]).await;
+    fill(&HOSTILE).await;
+    for hostile in HOSTILE {
+        forget_by_call(hostile).await;
+        let left = users_left().await;
+        assert!(
+            !left.iter().any(|k| k.starts_with(&format!("user:{hostile}:"))),
+            "{hostile}: {left:?}"
+        );
+        assert!(left.contains(&"user:carol:email".to_owned()), "{hostile}: {left:?}");
+    }
+    forget_by_call("carol").await;
+    assert_eq!(users_left().await, ["user:dave:email", "user:dave:name"]);
+}
+
+#[tokio::test]
+async fn nothing_is_deleted_when_the_function_fails() {
+    let _serial = SERIAL.lock().await;
+    FIELDS.clear().await.unwrap();
+    fill(&["erin"]).await;
+    assert!(fail_to_forget("erin").await.is_err());
+    assert_eq!(users_left().await, ["user:erin:email", "user:erin:name"]);
+}
+
+/// Default keys, methods, and the target's own cache.
+struct Shop {
+    cache: Cache,
+}
+
+impl Shop {
+    #[cashews::cache(ttl = "1h", cache = self.cache)]
+    async fn page(&self, category: &str, n: u32) -> Vec<String> {
+        vec![format!("{category} #{n}")]
+    }
+
+    /// Every page of one category: `n` is any value.
+    #[cashews::invalidate(self.page(category, _))]
+    async fn restock(&self, category: &str) -> Result<u32, String> {
+        Ok(1)
+    }
+
+    /// One page of every category, through a path call.
+    #[cashews::invalidate(Self::page(self, _, n))]
+    async fn reprint(&self, n: u32) {}
+}
+
+#[tokio::test]
+async fn a_method_call_target_uses_the_default_key_and_its_own_cache() {
+    let shop = Shop {
+        cache: Cache::from_url("mem://").unwrap(),
+    };
+    for category in ["tea", "t*a", "coffee"] {
+        for n in [1, 2] {
+            shop.page(category, n).await;
+        }
+    }
+    assert_eq!(shop.restock("t*a").await, Ok(1));
+    let mut left = shop.cache.scan("*").await.unwrap();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "invalidate::Shop::page:category:coffee:n:1",
+            "invalidate::Shop::page:category:coffee:n:2",
+            "invalidate::Shop::page:category:tea:n:1",
+            "invalidate::Shop::page:category:tea:n:2",
+        ],
+        "only the pages of `t*a` went"
+    );
+    shop.reprint(2).await;
+    let mut left = shop.cache.scan("*").await.unwrap();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "invalidate::Shop::page:category:coffee:n:1",
+            "invalidate::Shop::page:category:tea:n:1",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn without_the_macro() {
+    let cache = Cache::from_url("mem://").unwrap();
+    cache.set("items:page:1", &1, 60).await.unwrap();
+    cache.set("items:page:2", &2, 60).await.unwrap();
+    cache.set("items:count", &2, 60).await.unwrap();
+    let done: Result<(), String> = after(
+        [Ok(Invalidation::new(&cache, "items:page:*"))],
+        Result::is_ok,
+        || async { Ok(()) },
+    )
+    .await;
+    assert!(done.is_ok());
+    assert_eq!(cache.scan("items:*").await.unwrap(), ["items:count"]);
+
+    let probed = Invalidation::of_call(user_field("a?", "x"), &[1]).unwrap();
+    assert_eq!(probed.pattern(), r"user:a\?:*");
+    assert!(
+        !FIELDS.exists("user:a?:x").await.unwrap(),
+        "probing a call does not run it"
+    );
+}
+
+#[tokio::test]
+async fn naming_a_function_that_is_not_cached_is_an_error() {
+    async fn plain(n: u32) -> u32 {
+        n
+    }
+    let err = Invalidation::of_call(plain(1), &[]).unwrap_err();
+    assert!(err.is_unsupported());
+    assert!(err.to_string().contains("#[cashews::cache]"), "{err}");
+}
