@@ -48,6 +48,7 @@ use futures_util::future::try_join_all;
 
 use self::protocol::{Reply, Requests};
 use self::server::Server;
+use super::memory::parse_int;
 use super::{Backend, Exist, Expiry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::MemcachedSettings;
@@ -218,7 +219,7 @@ impl MemcachedBackend {
                     }
                 }
                 Reply::Value(meta, value) => {
-                    let n = parse_integer(&value).ok_or_else(|| not_integer(key))?;
+                    let n = parse_int(&value).ok_or_else(|| not_integer(key))?;
                     let n = n.checked_add(by).ok_or_else(|| overflow(key, by))?;
                     let cas = meta
                         .cas
@@ -299,21 +300,6 @@ fn ttl_seconds(expire: Option<Duration>) -> u64 {
 /// A TTL flag (`T` or `N`) for `expire`.
 fn ttl_flag(flag: char, expire: Option<Duration>) -> String {
     format!("{flag}{}", ttl_seconds(expire))
-}
-
-/// A decimal integer exactly as Redis accepts one: an optional `-`, no `+`,
-/// no spaces, no leading zeros, within `i64`.
-fn parse_integer(text: &[u8]) -> Option<i64> {
-    let digits = text.strip_prefix(b"-").unwrap_or(text);
-    let canonical = match digits {
-        [b'0'] => text.len() == 1,
-        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
-        _ => false,
-    };
-    if !canonical {
-        return None;
-    }
-    std::str::from_utf8(text).ok()?.parse().ok()
 }
 
 fn not_integer(key: &str) -> Error {
@@ -644,7 +630,7 @@ mod tests {
             ("9223372036854775807", i64::MAX),
             ("-9223372036854775808", i64::MIN),
         ] {
-            assert_eq!(parse_integer(text.as_bytes()), Some(n), "{text}");
+            assert_eq!(parse_int(text.as_bytes()), Some(n), "{text}");
         }
         for text in [
             "",
@@ -658,7 +644,7 @@ mod tests {
             "twelve",
             "9223372036854775808",
         ] {
-            assert_eq!(parse_integer(text.as_bytes()), None, "{text:?}");
+            assert_eq!(parse_int(text.as_bytes()), None, "{text:?}");
         }
     }
 

@@ -440,7 +440,18 @@ fn not_integer(key: &str) -> Error {
     )
 }
 
-fn parse_int(bytes: &[u8]) -> Option<i64> {
+/// A decimal integer exactly as Redis reads one (`string2ll`): an optional
+/// `-`, no `+`, no spaces, no leading zeros, within `i64`.
+pub(crate) fn parse_int(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = match digits {
+        [b'0'] => digits.len() == bytes.len(),
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !canonical {
+        return None;
+    }
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 

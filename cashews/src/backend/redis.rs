@@ -87,11 +87,13 @@ static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Creates the key at 0 with a TTL if it is absent, then increments it: the
-/// TTL is set only by the call that creates the key.
+/// TTL is set only by the call that creates the key. The result is read
+/// back as text: Lua holds numbers as doubles, exact only up to 2^53.
 static INCR_EXPIRING: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         "redis.call('SET', KEYS[1], 0, 'PX', ARGV[2], 'NX') \
-         return redis.call('INCRBY', KEYS[1], ARGV[1])",
+         redis.call('INCRBY', KEYS[1], ARGV[1]) \
+         return redis.call('GET', KEYS[1])",
     )
 });
 
