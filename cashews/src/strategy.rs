@@ -8,11 +8,13 @@
 //!
 //! The functions wrap a closure returning `Result<T, E>`: a success is what
 //! gets stored, an error is never stored and reaches the caller untouched
-//! (unless the strategy's point is to answer it: failover, soft). `E` must
-//! be `From<cashews::Error>`, which carries the strategy's own refusals
-//! (rate limited, circuit open, lock wait over) and, with `safe=0`, cache
-//! failures; with safe mode on, a failing backend only makes the function
-//! run. Keys are used as given (the attributes add their prefixes). State
+//! (unless the strategy's point is to answer it: failover, soft). As with
+//! the plain cache, the cache never fails a call: a failing backend, with
+//! or without safe mode, is logged and the call goes on as if the cache
+//! were empty (rate limiters and breakers let calls through). Only the
+//! strategies that refuse calls ([`rate_limit`], [`circuit_breaker`], and
+//! [`locked`] when its wait is over) need `E: From<cashews::Error>`, to
+//! hand the refusal over as your error. Keys are used as given (the attributes add their prefixes). State
 //! lives in the backend, so processes sharing it share it, and every
 //! strategy works on every backend: on memcached only [`delete_tags`]
 //! fails, with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
@@ -58,3 +60,19 @@ pub use perf::{Perf, PerfCondition, perf, twice_the_mean};
 pub use rate_limit::{Limiter, RateLimit, SliceRateLimit, rate_limit, rate_limit_or};
 pub use soft::{Soft, soft};
 pub use tags::{delete_tags, tag, tagged};
+
+/// The cache's answer, or `T::default()` (a miss, `false`, `0`) when the
+/// cache failed.
+///
+/// A strategy never fails a call because of the cache, just as the plain
+/// cache does not: safe mode already answers a failing backend with empty
+/// values, and what still comes back as an error (a backend failure with
+/// `safe=0`, a value that cannot be encoded) is logged here and the call
+/// goes on as if the cache were empty. Only a strategy's own refusals
+/// (rate limited, circuit open, lock wait over) reach the caller.
+fn absorb<T: Default>(key: &str, command: &'static str, answer: crate::Result<T>) -> T {
+    answer.unwrap_or_else(|e| {
+        tracing::warn!(key, command, error = %e, "cache command failed; going on without it");
+        T::default()
+    })
+}

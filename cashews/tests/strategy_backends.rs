@@ -104,6 +104,53 @@ async fn the_others_work(a: &Cache, b: &Cache) {
     );
 }
 
+/// With `safe=0` the cache's commands fail, but no strategy fails a call
+/// because of it: the function runs (limiters and breakers let it through).
+async fn a_dead_backend_never_fails_a_call(cache: &Cache) {
+    let calls = Arc::new(AtomicU32::new(0));
+    assert!(
+        cache.get::<u32>("k").await.is_err(),
+        "the backend should be down"
+    );
+    assert_eq!(
+        hit(cache, "k", &Hit::new(MINUTE, 3), count(&calls))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        failover(cache, "k", &Failover::new(MINUTE), count(&calls))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        soft(cache, "k", &Soft::new(MINUTE, MINUTE), count(&calls))
+            .await
+            .unwrap(),
+        3
+    );
+    static EARLY: Early = Early::new(Duration::from_secs(60));
+    assert_eq!(early(cache, "k", &EARLY, count(&calls)).await.unwrap(), 4);
+    let options = Locked::new(MINUTE);
+    assert_eq!(
+        locked(cache, "k", &options, count(&calls)).await.unwrap(),
+        5
+    );
+    let limit = RateLimit::new(1, MINUTE);
+    assert_eq!(
+        rate_limit(cache, "k", &limit, count(&calls)).await.unwrap(),
+        6
+    );
+    let breaker = CircuitBreaker::new(50, MINUTE, MINUTE);
+    assert_eq!(
+        circuit_breaker(cache, "k", &breaker, count(&calls))
+            .await
+            .unwrap(),
+        7
+    );
+}
+
 #[cfg(feature = "redis")]
 mod redis {
     use super::*;
@@ -138,6 +185,14 @@ mod redis {
     async fn others() {
         let (_s, a, b) = caches().await;
         the_others_work(&a, &b).await;
+    }
+
+    #[tokio::test]
+    async fn dead_server() {
+        let mut server = RedisServer::start().await;
+        let cache = Cache::from_url(&format!("{}?safe=0", server.url())).unwrap();
+        server.kill();
+        a_dead_backend_never_fails_a_call(&cache).await;
     }
 }
 
@@ -175,5 +230,13 @@ mod memcached {
     async fn others() {
         let (_s, a, b) = caches().await;
         the_others_work(&a, &b).await;
+    }
+
+    #[tokio::test]
+    async fn dead_server() {
+        let mut server = MemcachedServer::start().await;
+        let cache = Cache::from_url(&format!("{}?safe=0", server.url())).unwrap();
+        server.kill();
+        a_dead_backend_never_fails_a_call(&cache).await;
     }
 }

@@ -125,20 +125,25 @@ async fn soft_passes_other_errors_through() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_value_that_cannot_be_stored_is_an_error_in_the_callers_type() {
+async fn a_value_that_cannot_be_stored_is_still_returned() {
     use serde::ser::{Error as _, Serialize, Serializer};
-    #[derive(Debug, Clone, serde::Deserialize)]
+    #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
     struct Unencodable;
     impl Serialize for Unencodable {
         fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
             Err(S::Error::custom("no"))
         }
     }
-    let cache = Cache::from_url("mem://").unwrap();
+    let cache = Cache::from_url("mem://?safe=0").unwrap();
     let options = Failover::new(Duration::from_secs(60));
-    let r = failover(&cache, "fail:k", &options, || async {
+    let ok = failover(&cache, "fail:k", &options, || async {
         Ok::<_, ApiError>(Unencodable)
     })
     .await;
-    assert_eq!(r.unwrap_err(), ApiError::Cache(ErrorKind::Encode));
+    assert_eq!(ok, Ok(Unencodable));
+    let failed = failover(&cache, "fail:k", &options, || async {
+        Err::<Unencodable, _>(ApiError::Timeout)
+    })
+    .await;
+    assert_eq!(failed, Err(ApiError::Timeout));
 }

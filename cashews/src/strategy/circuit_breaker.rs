@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::clock;
+use super::{absorb, clock};
 use crate::{Cache, Error, ErrorKind};
 
 /// Options of [`circuit_breaker`].
@@ -157,7 +157,7 @@ where
 {
     let state_key = format!("{key}:cb");
     let now = clock::now_ms();
-    if let Some(opened) = cache.get::<Opened>(&state_key).await? {
+    if let Some(opened) = absorb(key, "get", cache.get::<Opened>(&state_key).await) {
         if now < opened.until_ms {
             return Err(open_error(key, &opened).into());
         }
@@ -178,7 +178,8 @@ where
             if failed { 1 + FAILURE } else { 1 },
             Some(options.period * 2),
         )
-        .await?;
+        .await;
+    let counted = absorb(key, "incr", counted);
     if failed {
         let previous = cache
             .incr(
@@ -186,7 +187,8 @@ where
                 0,
                 Some(options.period),
             )
-            .await?;
+            .await;
+        let previous = absorb(key, "incr", previous);
         // How much of the previous window still lies in the last period.
         let overlap = 1.0 - (now % period_ms) as f64 / period_ms as f64;
         let (calls, fails) = unpack(counted);
@@ -196,7 +198,7 @@ where
         if calls >= f64::from(options.min_calls.max(1))
             && fails * 100.0 >= f64::from(options.errors_rate) * calls
         {
-            open(cache, key, &state_key, window, now, options).await?;
+            open(cache, key, &state_key, window, now, options).await;
         }
     }
     result
@@ -224,7 +226,9 @@ where
             1,
             Some(options.ttl + options.half_open_ttl),
         )
-        .await?;
+        .await;
+    // A turn that cannot be counted (0) probes: the breaker fails open.
+    let turn = absorb(key, "incr", turn);
     // `percent` turns in every hundred, evenly spread, starting with the first.
     if percent == 0 || ((turn - 1) * percent) % 100 >= percent {
         return Err(open_error(key, opened).into());
@@ -234,10 +238,10 @@ where
         tracing::warn!(key, "circuit breaker probe failed; opening again");
         let now = clock::now_ms();
         let window = now / (options.period.as_millis() as u64).max(1);
-        open(cache, key, state_key, window, now, options).await?;
+        open(cache, key, state_key, window, now, options).await;
     } else {
         tracing::info!(key, "circuit breaker probe succeeded; closing");
-        cache.delete(state_key).await?;
+        absorb(key, "delete", cache.delete(state_key).await);
     }
     result
 }
@@ -249,7 +253,7 @@ async fn open<E>(
     window: u64,
     now: u64,
     options: &CircuitBreaker<E>,
-) -> crate::Result<()> {
+) {
     let until_ms = now + options.ttl.as_millis() as u64;
     let opened = Opened {
         at_ms: now,
@@ -257,15 +261,17 @@ async fn open<E>(
         half_open_until_ms: until_ms + options.half_open_ttl.as_millis() as u64,
     };
     tracing::warn!(key, "circuit breaker opened");
-    cache
-        .set(state_key, &opened, options.ttl + options.half_open_ttl)
-        .await?;
+    let ttl = options.ttl + options.half_open_ttl;
+    absorb(key, "set", cache.set(state_key, &opened, ttl).await);
     // Start counting afresh once it closes: the failures that opened it
     // must not open it again.
     let current = window_key(key, window);
     let previous = window_key(key, window.wrapping_sub(1));
-    cache.delete_many(&[&current, &previous]).await?;
-    Ok(())
+    absorb(
+        key,
+        "delete_many",
+        cache.delete_many(&[&current, &previous]).await,
+    );
 }
 
 fn window_key(key: &str, window: u64) -> String {

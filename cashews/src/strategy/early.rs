@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::clock;
-use crate::{Cache, Error, switch};
+use super::{absorb, clock};
+use crate::{Cache, switch};
 
 /// Options of [`early`].
 ///
@@ -162,11 +162,11 @@ struct Stored<T> {
 pub async fn early<T, E, F, Fut>(cache: &Cache, key: &str, options: &Early, f: F) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    E: From<Error> + Send + 'static,
+    E: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
-    let Some(stored) = cache.get_cloned::<Stored<T>>(key).await? else {
+    let Some(stored) = absorb(key, "get", cache.get_cloned::<Stored<T>>(key).await) else {
         return call_and_store(cache, key, options, f).await;
     };
     let now = clock::now_ms();
@@ -175,7 +175,7 @@ where
     }
     let refresh = match options.xfetch {
         Some(_) => None,
-        None => match elect(cache, key, &stored, options, now).await? {
+        None => match elect(cache, key, &stored, options, now).await {
             Some(lock) => Some(lock),
             // Someone else refreshes this generation.
             None => return Ok(stored.value),
@@ -186,14 +186,12 @@ where
     let early_ttl = options.early_ttl;
     switch::spawn(async move {
         match call(f).await {
-            Ok((value, took)) => match store(&cache, &key, &value, ttl, early_ttl, took).await {
-                Ok(()) => {
-                    if let Some(mut lock) = refresh {
-                        lock.keep = true;
-                    }
+            Ok((value, took)) => {
+                let stored = store(&cache, &key, &value, ttl, early_ttl, took).await;
+                if let Some(mut lock) = refresh.filter(|_| stored) {
+                    lock.keep = true;
                 }
-                Err(e) => tracing::warn!(key, error = %e, "storing an early refresh failed"),
-            },
+            }
             Err(_) => tracing::warn!(key, "early refresh failed; the old value stays"),
         }
     });
@@ -207,20 +205,24 @@ async fn elect<T>(
     stored: &Stored<T>,
     options: &Early,
     now: u64,
-) -> crate::Result<Option<RefreshLock>> {
+) -> Option<RefreshLock> {
     let left = Duration::from_millis(stored.expires_ms.saturating_sub(now).max(1));
     let ttl = options.lock_ttl.map_or(left, |bound| bound.min(left));
     let lock_key = format!("{key}:early:{:x}", stored.id);
     let token = format!("{:032x}", fastrand::u128(..));
-    if !cache.set_lock(&lock_key, &token, ttl).await? {
-        return Ok(None);
+    if !absorb(
+        key,
+        "set_lock",
+        cache.set_lock(&lock_key, &token, ttl).await,
+    ) {
+        return None;
     }
-    Ok(Some(RefreshLock {
+    Some(RefreshLock {
         cache: cache.clone(),
         key: lock_key,
         token,
         keep: false,
-    }))
+    })
 }
 
 async fn call<T, E, F, Fut>(f: F) -> Result<(T, Duration), E>
@@ -241,15 +243,15 @@ async fn call_and_store<T, E, F, Fut>(
 ) -> Result<T, E>
 where
     T: Serialize,
-    E: From<Error>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let (value, took) = call(f).await?;
-    store(cache, key, &value, options.ttl, options.early_ttl, took).await?;
+    store(cache, key, &value, options.ttl, options.early_ttl, took).await;
     Ok(value)
 }
 
+/// Stores `value` with its marks; whether it did.
 async fn store<T: Serialize>(
     cache: &Cache,
     key: &str,
@@ -257,7 +259,7 @@ async fn store<T: Serialize>(
     ttl: Duration,
     early_ttl: Duration,
     took: Duration,
-) -> crate::Result<()> {
+) -> bool {
     let now = clock::now_ms();
     let record = Store {
         value,
@@ -266,8 +268,7 @@ async fn store<T: Serialize>(
         expires_ms: now + ttl.as_millis() as u64,
         took_ms: took.as_millis() as u64,
     };
-    cache.set(key, &record, ttl).await?;
-    Ok(())
+    absorb(key, "set", cache.set(key, &record, ttl).await)
 }
 
 /// The refresh lock of one generation of a value.

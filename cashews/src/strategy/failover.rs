@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Cache, Error};
+use super::absorb;
+use crate::Cache;
 
 /// Options of [`failover`].
 ///
@@ -77,9 +78,9 @@ impl<E> fmt::Debug for Failover<E> {
 /// only. The attribute's default key prefix is `fail`, so the fallback does
 /// not collide with a plain cache of the same function.
 ///
-/// A cache failure while storing a success is returned (with `safe=0`;
-/// safe mode absorbs it). A cache failure while reading the fallback is
-/// logged and the function's own error is returned.
+/// Cache failures never fail the call: a success that cannot be stored is
+/// still returned, and when the fallback cannot be read the function's own
+/// error is (both logged).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -106,25 +107,20 @@ pub async fn failover<T, E, F, Fut>(
 ) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned,
-    E: From<Error>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     match f().await {
         Ok(value) => {
-            cache.set(key, &value, options.ttl).await?;
+            absorb(key, "set", cache.set(key, &value, options.ttl).await);
             Ok(value)
         }
-        Err(e) if (options.when)(&e) => match cache.get(key).await {
-            Ok(Some(last_good)) => {
+        Err(e) if (options.when)(&e) => match absorb(key, "get", cache.get(key).await) {
+            Some(last_good) => {
                 tracing::debug!(key, "call failed; serving the last good value");
                 Ok(last_good)
             }
-            Ok(None) => Err(e),
-            Err(cache_error) => {
-                tracing::warn!(key, error = %cache_error, "reading the failover value failed");
-                Err(e)
-            }
+            None => Err(e),
         },
         Err(e) => Err(e),
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Cache, Error, switch};
+use super::absorb;
+use crate::{Cache, switch};
 
 /// Options of [`hit`].
 ///
@@ -85,13 +86,18 @@ fn hits_key(key: &str) -> String {
 pub async fn hit<T, E, F, Fut>(cache: &Cache, key: &str, options: &Hit, f: F) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    E: From<Error> + Send + 'static,
+    E: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
     let counter = hits_key(key);
-    if let Some(value) = cache.get_cloned::<T>(key).await? {
-        let hits = cache.incr(&counter, 1, Some(options.ttl)).await?;
+    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
+        // A count that cannot be taken (0) serves the value.
+        let hits = absorb(
+            key,
+            "incr",
+            cache.incr(&counter, 1, Some(options.ttl)).await,
+        );
         if hits <= i64::try_from(options.cache_hits).unwrap_or(i64::MAX) {
             if options
                 .update_after
@@ -100,11 +106,7 @@ where
                 let (cache, key, ttl) = (cache.clone(), key.to_owned(), options.ttl);
                 switch::spawn(async move {
                     match f().await {
-                        Ok(fresh) => {
-                            if let Err(e) = store(&cache, &key, &counter, &fresh, ttl).await {
-                                tracing::warn!(key, error = %e, "storing a hit refresh failed");
-                            }
-                        }
+                        Ok(fresh) => store(&cache, &key, &counter, &fresh, ttl).await,
                         Err(_) => tracing::warn!(key, "hit refresh failed; the old value stays"),
                     }
                 });
@@ -113,21 +115,14 @@ where
         }
     }
     let value = f().await?;
-    store(cache, key, &counter, &value, options.ttl).await?;
+    store(cache, key, &counter, &value, options.ttl).await;
     Ok(value)
 }
 
-async fn store<T: Serialize>(
-    cache: &Cache,
-    key: &str,
-    counter: &str,
-    value: &T,
-    ttl: Duration,
-) -> crate::Result<()> {
+async fn store<T: Serialize>(cache: &Cache, key: &str, counter: &str, value: &T, ttl: Duration) {
     // Counter first: a reader between the two steps serves the old value
     // and at worst charges one hit to the new one; the other order would
     // show it the new value under the old, spent count and make it recompute.
-    cache.delete(counter).await?;
-    cache.set(key, value, ttl).await?;
-    Ok(())
+    absorb(counter, "delete", cache.delete(counter).await);
+    absorb(key, "set", cache.set(key, value, ttl).await);
 }

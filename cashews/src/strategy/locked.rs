@@ -7,8 +7,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
+use super::absorb;
 use crate::switch::Command;
-use crate::{Cache, Error, ErrorKind, Expiry};
+use crate::{Cache, Error, ErrorKind, Expiry, LockGuard};
 
 /// Options of [`locked`].
 ///
@@ -80,8 +81,9 @@ impl Locked {
 /// `lock_ttl` and a waiter takes over. A holder that fails stores nothing,
 /// so the next waiter takes the lock and tries itself.
 ///
-/// When the cache is switched off, or the backend fails in safe mode (the
-/// lock can be neither taken nor seen), `f` simply runs.
+/// When the cache is switched off, or fails (the lock can be neither taken
+/// nor seen), `f` simply runs. Only the end of the wait is an error of
+/// yours: [`ErrorKind::Locked`] through `From<cashews::Error>`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -104,7 +106,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if let Some(value) = cache.get_cloned::<T>(key).await? {
+    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
         return Ok(value);
     }
     // Without reads, writes or locks, waiting could never end in a hit.
@@ -114,6 +116,50 @@ where
     {
         return f().await;
     }
+    match acquire::<T>(cache, key, options).await {
+        Ok(Acquired::Found(value)) => Ok(value),
+        Ok(Acquired::Lock(guard)) => {
+            // On an error, a panic or cancellation, `guard` is dropped here
+            // and releases the lock.
+            let value = f().await?;
+            absorb(key, "set", cache.set(key, &value, options.ttl).await);
+            absorb(key, "unlock", guard.release().await);
+            Ok(value)
+        }
+        Ok(Acquired::Unavailable) => {
+            // Safe mode answers a failing backend with "not taken", "does
+            // not exist" and a miss: no lock can be had, so just run.
+            tracing::warn!(
+                key,
+                "the lock can be neither taken nor seen; running unlocked"
+            );
+            f().await
+        }
+        Err(e) if e.is_locked() => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(key, error = %e, "cache command failed; running unlocked");
+            f().await
+        }
+    }
+}
+
+/// What waiting for a key's lock ended in.
+enum Acquired<T> {
+    /// Someone stored the value.
+    Found(T),
+    /// This caller holds the lock: it runs the function.
+    Lock(LockGuard),
+    /// The backend neither grants nor shows the lock.
+    Unavailable,
+}
+
+/// Takes the lock of `key` or waits for the value its holder stores. An
+/// error of kind [`ErrorKind::Locked`] means the wait is over; others are
+/// cache failures.
+async fn acquire<T>(cache: &Cache, key: &str, options: &Locked) -> crate::Result<Acquired<T>>
+where
+    T: DeserializeOwned + Clone + Send + Sync + 'static,
+{
     let lock_key = format!("{key}:lock");
     // Times in a row the lock could be neither taken nor seen.
     let mut phantom = 0;
@@ -124,39 +170,28 @@ where
                 // releasing the lock.
                 if let Some(value) = cache.get_cloned::<T>(key).await? {
                     guard.release().await?;
-                    return Ok(value);
+                    return Ok(Acquired::Found(value));
                 }
-                // On an error, a panic or cancellation, `guard` is dropped
-                // here and releases the lock.
-                let value = f().await?;
-                cache.set(key, &value, options.ttl).await?;
-                guard.release().await?;
-                return Ok(value);
+                return Ok(Acquired::Lock(guard));
             }
             Err(e) if e.is_locked() => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
         if let Some(left) = held(cache, &lock_key).await? {
             phantom = 0;
             if let Some(value) = wait_for(cache, key, &lock_key, options, left).await? {
-                return Ok(value);
+                return Ok(Acquired::Found(value));
             }
             continue;
         }
         // Released between our two commands (perhaps after storing the
         // value), or the backend is failing.
         if let Some(value) = cache.get_cloned::<T>(key).await? {
-            return Ok(value);
+            return Ok(Acquired::Found(value));
         }
         phantom += 1;
         if phantom >= 2 {
-            // Safe mode answers a failing backend with "not taken", "does
-            // not exist" and a miss: no lock can be had, so just run.
-            tracing::warn!(
-                key,
-                "the lock can be neither taken nor seen; running unlocked"
-            );
-            return f().await;
+            return Ok(Acquired::Unavailable);
         }
     }
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use crate::{Cache, Error};
+use super::absorb;
+use crate::Cache;
 
 /// Decides from a call's duration and the durations traced before it
 /// (oldest first) whether the function is degraded.
@@ -120,18 +121,17 @@ impl fmt::Debug for Perf {
 pub async fn perf<T, E, F, Fut>(cache: &Cache, key: &str, options: &Perf, f: F) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    E: From<Error>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if let Some(value) = cache.get_cloned::<T>(key).await? {
+    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
         return Ok(value);
     }
     let start = Instant::now();
     let value = f().await?;
     if options.degraded(start.elapsed()) {
         tracing::debug!(key, "degraded call; caching its result");
-        cache.set(key, &value, options.ttl).await?;
+        absorb(key, "set", cache.set(key, &value, options.ttl).await);
     }
     Ok(value)
 }

@@ -144,6 +144,14 @@ impl Limiter for SliceRateLimit {
     }
 }
 
+/// Whether `limiter` admits a call; a cache failure admits it (logged).
+async fn admit(cache: &Cache, key: &str, limiter: &impl Limiter) -> bool {
+    limiter.admit(cache, key).await.unwrap_or_else(|e| {
+        tracing::warn!(key, error = %e, "rate limit unavailable; letting the call through");
+        true
+    })
+}
+
 /// Runs `f` if `limiter` admits the call to `key`; otherwise returns an
 /// error of kind [`ErrorKind::RateLimited`] (turned into your `E` by
 /// `From<cashews::Error>`) without running it.
@@ -172,14 +180,15 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if limiter.admit(cache, key).await? {
+    if admit(cache, key, limiter).await {
         f().await
     } else {
         Err(limiter.refusal(key).into())
     }
 }
 
-/// [`rate_limit`] with an `action` whose result replaces a refused call's.
+/// [`rate_limit`] with an `action` whose result replaces a refused call's;
+/// the function may return anything, not only a `Result`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -201,21 +210,20 @@ where
 /// assert!(search().await?.is_empty());
 /// # Ok(()) }
 /// ```
-pub async fn rate_limit_or<T, E, F, Fut, A, AFut>(
+pub async fn rate_limit_or<R, F, Fut, A, AFut>(
     cache: &Cache,
     key: &str,
     limiter: &impl Limiter,
     f: F,
     action: A,
-) -> Result<T, E>
+) -> R
 where
-    E: From<Error>,
     F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future<Output = R>,
     A: FnOnce() -> AFut,
-    AFut: Future<Output = Result<T, E>>,
+    AFut: Future<Output = R>,
 {
-    if limiter.admit(cache, key).await? {
+    if admit(cache, key, limiter).await {
         f().await
     } else {
         action().await

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::clock;
-use crate::{Cache, Error};
+use super::{absorb, clock};
+use crate::Cache;
 
 /// Options of [`soft`].
 ///
@@ -95,11 +95,10 @@ struct Stamped<T> {
 pub async fn soft<T, E, F, Fut>(cache: &Cache, key: &str, options: &Soft<E>, f: F) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    E: From<Error>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let stale = match cache.get_cloned::<Stamped<T>>(key).await? {
+    let stale = match absorb(key, "get", cache.get_cloned::<Stamped<T>>(key).await) {
         Some(s) if clock::now_ms() < s.fresh_until_ms => return Ok(s.value),
         found => found,
     };
@@ -109,7 +108,7 @@ where
                 fresh_until_ms: clock::now_ms() + options.soft_ttl.as_millis() as u64,
                 value: &value,
             };
-            cache.set(key, &stamp, options.ttl).await?;
+            absorb(key, "set", cache.set(key, &stamp, options.ttl).await);
             Ok(value)
         }
         Err(e) if (options.when)(&e) => match stale {

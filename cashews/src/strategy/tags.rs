@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Cache, Error, pattern};
+use super::absorb;
+use crate::{Cache, pattern};
 
 /// Where the membership of `key` in `tag` is recorded. The tag's length
 /// comes first so that tag `a` never matches the memberships of tag `a:b`.
@@ -104,15 +105,15 @@ pub async fn tagged<T, E, F, Fut>(
 ) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    E: From<Error>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if let Some(value) = cache.get_cloned::<T>(key).await? {
+    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
         return Ok(value);
     }
     let value = f().await?;
-    cache.set(key, &value, ttl).await?;
-    tag(cache, key, tags, ttl).await?;
+    if absorb(key, "set", cache.set(key, &value, ttl).await) {
+        absorb(key, "tag", tag(cache, key, tags, ttl).await);
+    }
     Ok(value)
 }

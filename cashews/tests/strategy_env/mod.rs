@@ -5,7 +5,7 @@
 //! Redis, the server's TTLs are lowered (its keys age, the client clock does
 //! not move), so only strategies whose timing lives in server TTLs (hit,
 //! locked, rate limits, tags) run there.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
 use std::pin::Pin;
