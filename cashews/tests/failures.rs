@@ -9,6 +9,7 @@
 //!
 //! Waiting for a server to come back polls with short tokio sleeps, a
 //! bounded number of times: that waits for a process, not for a deadline.
+#![cfg(any(feature = "redis", feature = "memcached"))]
 
 mod support;
 

@@ -87,7 +87,7 @@ mod tests {
         let mut last = Duration::ZERO;
         for _ in 0..12 {
             b.failed(&"refused");
-            let waiting = b.ready().err().expect("waits after a failure");
+            let waiting = b.ready().expect_err("waits after a failure");
             assert_eq!(waiting.last_error, "refused");
             assert!(waiting.left <= MAX_DELAY);
             last = waiting.left;
@@ -100,6 +100,6 @@ mod tests {
         );
         b.succeeded();
         b.failed(&"refused");
-        assert!(b.ready().err().unwrap().left <= MIN_DELAY);
+        assert!(b.ready().expect_err("waits").left <= MIN_DELAY);
     }
 }

@@ -1,7 +1,7 @@
 //! The Redis backend: one node (`redis://`, `rediss://`, `redis+unix://`)
 //! or a Redis Cluster (`redis://seed1,seed2/?cluster=1`), on redis-rs.
 //!
-//! Every command is written once over [`connection::Conn`], which is either a
+//! Every command is written once over one connection type, which is either a
 //! multiplexed connection to one node or a cluster connection: one
 //! connection serves every concurrent task, without a pool. On a cluster,
 //! redis-rs routes each key to its slot's master and splits `MGET`/`DEL`
