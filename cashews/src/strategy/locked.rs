@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::absorb;
+use crate::single_flight::{self, Turn};
 use crate::switch::Command;
 use crate::{Cache, Error, ErrorKind, Expiry, LockGuard};
 
@@ -75,6 +76,10 @@ impl Locked {
 /// backend so that only one caller at a time, in any process sharing the
 /// backend, computes it; the others wait for the stored result.
 ///
+/// In each process, one caller at a time deals with the lock (an
+/// in-process single flight): the others get its value the moment it has
+/// one, so only one task per process polls the backend.
+///
 /// The lock (at `"{key}:lock"`, owned by a random token) is released as
 /// soon as the call ends: success, error, panic or cancellation (a `Drop`
 /// guard); if the holder's process dies, the lock expires after
@@ -116,14 +121,31 @@ where
     {
         return f().await;
     }
+    // One caller per process deals with the backend's lock; the others of
+    // this process get its value as soon as it has one, without polling.
+    // If it fails, panics or is cancelled, the next in line takes over.
+    let leader = match single_flight::join::<T>(cache.id(), key).await {
+        Turn::Shared(value) => return Ok(value),
+        Turn::Lead(leader) => Some(leader),
+        Turn::Alone => None,
+    };
+    let share = |value: &T| {
+        if let Some(leader) = leader {
+            leader.share(value.clone());
+        }
+    };
     match acquire::<T>(cache, key, options).await {
-        Ok(Acquired::Found(value)) => Ok(value),
+        Ok(Acquired::Found(value)) => {
+            share(&value);
+            Ok(value)
+        }
         Ok(Acquired::Lock(guard)) => {
             // On an error, a panic or cancellation, `guard` is dropped here
             // and releases the lock.
             let value = f().await?;
             absorb(key, "set", cache.set(key, &value, options.ttl).await);
             absorb(key, "unlock", guard.release().await);
+            share(&value);
             Ok(value)
         }
         Ok(Acquired::Unavailable) => {
