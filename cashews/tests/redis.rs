@@ -241,3 +241,86 @@ async fn signed_values_tampered_with_on_the_server_read_as_misses() {
     assert_eq!(signed.stats().rejected_values, 3);
     assert_eq!(signed.stats().backend_failures, 0);
 }
+
+/// Where the TLS child test finds its server.
+const TLS_URL: &str = "CASHEWS_TEST_TLS_URL";
+
+/// `rediss://` against a TLS redis-server with a certificate from a CA made
+/// for the test. rustls takes extra trusted roots only from
+/// `SSL_CERT_FILE`, which a test cannot set in its own (threaded) process,
+/// so this test runs [`tls_child`] in a new process of this binary with it.
+#[tokio::test]
+async fn rediss_verifies_the_server_and_speaks_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("server.pem"), server_cert.pem()).unwrap();
+    std::fs::write(path("server.key"), server_key.serialize_pem()).unwrap();
+
+    let tls_port = support::servers::free_port(false).to_string();
+    let server = RedisServer::start_with(&[
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &path("server.pem"),
+        "--tls-key-file",
+        &path("server.key"),
+        "--tls-ca-cert-file",
+        &path("ca.pem"),
+        "--tls-auth-clients",
+        "no",
+    ])
+    .await;
+    let url = format!("rediss://127.0.0.1:{tls_port}");
+
+    // Here the test's CA is not trusted: the certificate is refused.
+    let untrusted = Cache::from_url(&format!("{url}?safe=0")).unwrap();
+    let err = untrusted.get::<String>("k").await.unwrap_err();
+    assert!(err.is_connection(), "{err}");
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["tls_child", "--exact", "--ignored", "--nocapture"])
+        .env("SSL_CERT_FILE", path("ca.pem"))
+        .env(TLS_URL, &url);
+    let output = tokio::task::spawn_blocking(move || child.output().unwrap())
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && out.contains("1 passed"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // What the child stored went over TLS to this server.
+    let mut raw = server.raw().await;
+    let stored: Option<Vec<u8>> = redis::cmd("GET")
+        .arg("over-tls")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(stored.is_some());
+}
+
+#[tokio::test]
+#[ignore = "run by rediss_verifies_the_server_and_speaks_tls, with SSL_CERT_FILE set"]
+async fn tls_child() {
+    let url = std::env::var(TLS_URL).expect("run by rediss_verifies_the_server_and_speaks_tls");
+    let cache = Cache::from_url(&format!("{url}?safe=0")).unwrap();
+    cache.set("over-tls", &"secret", 60).await.unwrap();
+    assert_eq!(
+        cache.get::<String>("over-tls").await.unwrap().as_deref(),
+        Some("secret")
+    );
+}

@@ -27,7 +27,7 @@ const STEP: Duration = Duration::from_millis(10);
 /// A port nobody listens on right now (nor, for a cluster node, on its bus
 /// port `port + 10000`). Another process may take it before the server
 /// does: starting retries with a new port then.
-fn free_port(with_bus: bool) -> u16 {
+pub fn free_port(with_bus: bool) -> u16 {
     loop {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let port = listener.local_addr().unwrap().port();
