@@ -12,9 +12,8 @@
 //! the plain cache, the cache never fails a call: a failing backend, with
 //! or without safe mode, is logged and the call goes on as if the cache
 //! were empty (rate limiters and breakers let calls through). Only the
-//! strategies that refuse calls ([`rate_limit`], [`circuit_breaker`], and
-//! [`locked`] when its wait is over) need `E: From<cashews::Error>`, to
-//! hand the refusal over as your error. Keys are used as given (the attributes add their prefixes). State
+//! strategies that refuse calls ([`rate_limit`], [`circuit_breaker`]) need
+//! `E: From<cashews::Error>`, to hand the refusal over as your error. Keys are used as given (the attributes add their prefixes). State
 //! lives in the backend, so processes sharing it share it, and every
 //! strategy works on every backend: on memcached only [`delete_tags`]
 //! fails, with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
@@ -26,7 +25,7 @@
 //! | [`failover`] | runs the function every time and stores each success; on an accepted error, returns the last success stored within `ttl`, else the error | `ttl`; `when` (every error); attribute prefix `fail` |
 //! | [`hit`] | a value is served for at most `cache_hits` hits (counted with `incr`, shared by processes) and `ttl`; at hit `update_after`, exactly one background refresh while the old value is served | `ttl`, `cache_hits`; `update_after` (none) |
 //! | [`perf`] | runs the function and caches its result only when the call was degraded; hits while cached | `ttl`; `trace_size` (10, traced in-process); `condition` ([`twice_the_mean`] of a full trace) |
-//! | [`locked`] | at most one execution per key at a time across processes; the others wait for the stored result; the lock is released when the call ends, fails, panics or is cancelled, and expires after `lock_ttl` if the process dies | `ttl`; `lock_ttl` (`ttl`); `wait` (`lock_ttl`, per holder, then [`ErrorKind::Locked`](crate::ErrorKind::Locked)); `step` (10 ms) |
+//! | [`locked`] | at most one execution per key at a time across processes; the others wait for the stored result; the lock is released when the call ends, fails, panics or is cancelled, and expires after `lock_ttl` if the process dies | `ttl`; `lock_ttl` (`ttl`); `wait` (`lock_ttl`, per holder; then the caller runs the function unlocked); `step` (10 ms) |
 //! | [`early`] | after the early mark exactly one caller (lock-elected across processes) refreshes in the background; everyone gets the current value; a failed refresh is retried by a later call; a cold key is a plain call | `ttl`; `early_ttl` (`ttl / 3`); `lock_ttl` (until the value expires); `xfetch(beta)` (off: probabilistic refresh without a lock), `rng_seed` |
 //! | [`soft`] | fresh for `soft_ttl`; then recomputed by the caller; on an accepted error the stale value is served until `ttl` | `ttl`, `soft_ttl`; `when` (every error) |
 //! | [`rate_limit`] + [`RateLimit`] | fixed window from its first call: at most `limit` calls per `period`, exact (one `incr` per call); the call over the limit starts a ban; refused calls get [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) or [`rate_limit_or`]'s action | `limit`, `period`; `ban` (`period`, and never shorter than the window) |
@@ -57,7 +56,7 @@ pub use failover::{Failover, failover};
 pub use hit::{Hit, hit};
 pub use locked::{Locked, locked};
 pub use perf::{Perf, PerfCondition, perf, twice_the_mean};
-pub use rate_limit::{Limiter, RateLimit, SliceRateLimit, rate_limit, rate_limit_or};
+pub use rate_limit::{Limiter, RateLimit, SliceRateLimit, admitted, rate_limit, rate_limit_or};
 pub use soft::{Soft, soft};
 pub use tags::{delete_tags, tag, tagged};
 

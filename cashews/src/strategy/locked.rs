@@ -54,10 +54,11 @@ impl Locked {
         self
     }
 
-    /// How long a caller waits for the current holder's result before
-    /// failing with [`ErrorKind::Locked`] (default: `lock_ttl`, after which
-    /// the lock has expired and the caller takes it). When the lock changes
-    /// hands, the wait starts again.
+    /// How long a caller waits for the current holder's result before it
+    /// gives up waiting and runs the function itself, unlocked (logged).
+    /// The default, `lock_ttl`, is when the lock expires anyway (and the
+    /// caller takes it). When the lock changes hands, the wait starts
+    /// again. A shorter wait bounds latency at the price of the guarantee.
     #[must_use]
     pub const fn wait(mut self, wait: Duration) -> Self {
         self.wait = Some(wait);
@@ -87,8 +88,9 @@ impl Locked {
 /// so the next waiter takes the lock and tries itself.
 ///
 /// When the cache is switched off, or fails (the lock can be neither taken
-/// nor seen), `f` simply runs. Only the end of the wait is an error of
-/// yours: [`ErrorKind::Locked`] through `From<cashews::Error>`.
+/// nor seen), `f` simply runs; so does a caller whose [`wait`](Locked::wait)
+/// is over. The function's errors are returned to its own caller only,
+/// never shared.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -107,7 +109,6 @@ impl Locked {
 pub async fn locked<T, E, F, Fut>(cache: &Cache, key: &str, options: &Locked, f: F) -> Result<T, E>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    E: From<Error>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
@@ -157,7 +158,13 @@ where
             );
             f().await
         }
-        Err(e) if e.is_locked() => Err(e.into()),
+        Err(e) if e.is_locked() => {
+            tracing::warn!(key, error = %e, "running without the lock");
+            let value = f().await?;
+            absorb(key, "set", cache.set(key, &value, options.ttl).await);
+            share(&value);
+            Ok(value)
+        }
         Err(e) => {
             tracing::warn!(key, error = %e, "cache command failed; running unlocked");
             f().await

@@ -144,8 +144,22 @@ impl Limiter for SliceRateLimit {
     }
 }
 
-/// Whether `limiter` admits a call; a cache failure admits it (logged).
-async fn admit(cache: &Cache, key: &str, limiter: &impl Limiter) -> bool {
+/// Whether `limiter` admits a call to `key`: [`Limiter::admit`], failing
+/// open (a cache failure admits the call, logged). What [`rate_limit`] and
+/// the attributes check; handy to guard any code path.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use std::time::Duration;
+/// use cashews::strategy::{admitted, SliceRateLimit};
+///
+/// let cache = cashews::Cache::from_url("mem://")?;
+/// let limit = SliceRateLimit::new(1, Duration::from_secs(1));
+/// assert!(admitted(&cache, "export", &limit).await);
+/// assert!(!admitted(&cache, "export", &limit).await);
+/// # Ok(()) }
+/// ```
+pub async fn admitted(cache: &Cache, key: &str, limiter: &impl Limiter) -> bool {
     limiter.admit(cache, key).await.unwrap_or_else(|e| {
         tracing::warn!(key, error = %e, "rate limit unavailable; letting the call through");
         true
@@ -180,7 +194,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if admit(cache, key, limiter).await {
+    if admitted(cache, key, limiter).await {
         f().await
     } else {
         Err(limiter.refusal(key).into())
@@ -223,7 +237,7 @@ where
     A: FnOnce() -> AFut,
     AFut: Future<Output = R>,
 {
-    if admit(cache, key, limiter).await {
+    if admitted(cache, key, limiter).await {
         f().await
     } else {
         action().await
