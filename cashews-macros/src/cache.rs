@@ -78,6 +78,7 @@ fn ttl(krate: &TokenStream, expr: Expr) -> syn::Result<Ttl> {
             // Evaluated in a constant, so a malformed literal fails the
             // build, with the error pointing at it.
             let span = s.span();
+            let krate = function::respan(krate, span);
             Ttl::Fixed(quote_spanned! {span=> {
                 const TTL: ::core::time::Duration = #krate::__private::ttl(#s);
                 TTL

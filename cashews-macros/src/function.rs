@@ -132,6 +132,25 @@ pub(crate) fn crate_path(option: Option<&syn::LitStr>) -> syn::Result<TokenStrea
     }
 }
 
+/// `tokens` with every span set to `span`, so that an error the compiler
+/// finds in generated code points at the user's token it came from.
+pub(crate) fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tree = group.into();
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
 /// The function with its body replaced by `body`.
 pub(crate) fn with_body(func: &ItemFn, body: TokenStream) -> TokenStream {
     let ItemFn {

@@ -120,6 +120,7 @@ fn with_wildcards(krate: &TokenStream, mut call: Expr) -> (Expr, Vec<usize>) {
     for (i, arg) in args.iter_mut().enumerate() {
         if let Expr::Infer(infer) = arg {
             let span = infer.span();
+            let krate = function::respan(krate, span);
             *arg = syn::parse_quote_spanned!(span=> #krate::__private::wildcard());
             wildcards.push(i + offset);
         }

@@ -1,0 +1,436 @@
+//! The attributes of the strategies beyond the plain cache: failover, hit,
+//! perf, locked, early, soft, rate_limit, slice_rate_limit and
+//! circuit_breaker. Each builds the key as `#[cashews::cache]` does (the
+//! same templates, prefix and default key, so `#[cashews::invalidate]`
+//! targets them too) and emits one call of its function in
+//! `cashews::strategy`, with the options given as the builder calls of its
+//! options type.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::{Expr, Ident, ItemFn, Lit, LitStr};
+
+use crate::args::{self, Arg};
+use crate::cache::ident;
+use crate::function;
+use crate::template::{self, Template};
+
+/// One strategy attribute.
+#[derive(Clone, Copy)]
+pub(crate) enum Strategy {
+    Failover,
+    Hit,
+    Perf,
+    Locked,
+    Early,
+    Soft,
+    RateLimit,
+    SliceRateLimit,
+    CircuitBreaker,
+}
+
+impl Strategy {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Failover => "failover",
+            Self::Hit => "hit",
+            Self::Perf => "perf",
+            Self::Locked => "locked",
+            Self::Early => "early",
+            Self::Soft => "soft",
+            Self::RateLimit => "rate_limit",
+            Self::SliceRateLimit => "slice_rate_limit",
+            Self::CircuitBreaker => "circuit_breaker",
+        }
+    }
+
+    /// Its own options (besides `key`, `prefix`, `cache`, `crate`), the
+    /// required ones first.
+    fn options(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Self::Failover => (&["ttl"], &["when"]),
+            Self::Hit => (&["ttl", "cache_hits"], &["update_after"]),
+            Self::Perf => (&["ttl"], &["trace_size", "perf_condition"]),
+            Self::Locked => (&["ttl"], &["lock_ttl", "wait", "step"]),
+            Self::Early => (&["ttl"], &["early_ttl", "lock_ttl", "xfetch"]),
+            Self::Soft => (&["ttl", "soft_ttl"], &["when"]),
+            Self::RateLimit => (&["limit", "period"], &["ttl", "action"]),
+            Self::SliceRateLimit => (&["limit", "period"], &["action"]),
+            Self::CircuitBreaker => (
+                &["errors_rate", "period", "ttl"],
+                &["min_calls", "half_open_ttl", "half_open_percent", "failure"],
+            ),
+        }
+    }
+
+    /// Options holding a duration: a literal `"1h30m"` (checked when
+    /// compiling), seconds, or a `Duration` expression.
+    fn is_duration(option: &str) -> bool {
+        matches!(
+            option,
+            "ttl"
+                | "lock_ttl"
+                | "wait"
+                | "step"
+                | "early_ttl"
+                | "soft_ttl"
+                | "period"
+                | "half_open_ttl"
+        )
+    }
+}
+
+struct Options {
+    values: BTreeMap<String, (Ident, Expr)>,
+    key: Option<LitStr>,
+    prefix: Option<LitStr>,
+    cache: Option<Expr>,
+    krate: Option<LitStr>,
+}
+
+impl Options {
+    fn get(&self, name: &str) -> Option<&Expr> {
+        self.values.get(name).map(|(_, e)| e)
+    }
+}
+
+fn parse(strategy: Strategy, attr: TokenStream) -> syn::Result<Options> {
+    let (required, optional) = strategy.options();
+    let accepted = || {
+        let mut all: Vec<&str> = required.iter().chain(optional).copied().collect();
+        all.extend(["key", "prefix", "cache", "crate"]);
+        all.join(", ")
+    };
+    let mut o = Options {
+        values: BTreeMap::new(),
+        key: None,
+        prefix: None,
+        cache: None,
+        krate: None,
+    };
+    for arg in args::parse(attr)? {
+        let (name, value) = match arg {
+            Arg::Named { name, value } => (name, value),
+            Arg::Bare(e) => {
+                return Err(syn::Error::new_spanned(
+                    e,
+                    format!("expected `option = value`; options: {}", accepted()),
+                ));
+            }
+        };
+        let text = name.to_string();
+        match text.as_str() {
+            "key" => {
+                let lit = args::lit_str(&name, value, "a key template like \"user:{id}\"")?;
+                args::once(&mut o.key, &name, lit)?;
+            }
+            "prefix" => {
+                let lit = args::lit_str(&name, value, "the text put before the key")?;
+                args::once(&mut o.prefix, &name, lit)?;
+            }
+            "cache" => args::once(&mut o.cache, &name, value)?,
+            "crate" => {
+                let lit = args::lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
+                args::once(&mut o.krate, &name, lit)?;
+            }
+            other if required.contains(&other) || optional.contains(&other) => {
+                if o.values.contains_key(other) {
+                    return Err(syn::Error::new_spanned(
+                        &name,
+                        format!("`{name}` is given twice"),
+                    ));
+                }
+                o.values.insert(text, (name, value));
+            }
+            other => {
+                return Err(syn::Error::new_spanned(
+                    &name,
+                    format!(
+                        "unknown option `{other}` of #[cashews::{}]; options: {}",
+                        strategy.name(),
+                        accepted()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(missing) = required.iter().find(|r| !o.values.contains_key(**r)) {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            format!(
+                "#[cashews::{}] needs `{missing}` (required: {})",
+                strategy.name(),
+                required.join(", ")
+            ),
+        ));
+    }
+    Ok(o)
+}
+
+/// A duration option as an expression of type `Duration`, usable in a
+/// `static` when the option is a literal or a constant expression.
+fn duration(krate: &TokenStream, expr: &Expr) -> syn::Result<TokenStream> {
+    Ok(match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
+            // A constant, so a malformed literal fails the build, pointing at it.
+            let span = s.span();
+            quote_spanned! {span=> {
+                const DURATION: ::core::time::Duration = #krate::__private::ttl(#s);
+                DURATION
+            }}
+        }
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => {
+            let secs: u64 = i.base10_parse()?;
+            quote!(::core::time::Duration::from_secs(#secs))
+        }
+        other => quote!(#other),
+    })
+}
+
+/// The value of option `name` (durations converted).
+fn value(krate: &TokenStream, options: &Options, name: &str) -> syn::Result<Option<TokenStream>> {
+    options
+        .get(name)
+        .map(|e| {
+            if Strategy::is_duration(name) {
+                duration(krate, e)
+            } else {
+                Ok(quote!(#e))
+            }
+        })
+        .transpose()
+}
+
+pub(crate) fn expand(
+    strategy: Strategy,
+    attr: TokenStream,
+    func: ItemFn,
+) -> syn::Result<TokenStream> {
+    let options = parse(strategy, attr)?;
+    let krate = function::crate_path(options.krate.as_ref())?;
+    let params = function::params(&func);
+    let ret = function::return_type(&func)?;
+    let v = |name: &str| value(&krate, &options, name);
+    let req = |name: &str| -> syn::Result<TokenStream> {
+        Ok(v(name)?.expect("required options are checked when parsing"))
+    };
+
+    // The key, as #[cashews::cache] writes it.
+    let w = ident("__cashews_key");
+    let (mut write, mut capacity) = (TokenStream::new(), 0);
+    let prefix = match (&options.prefix, strategy) {
+        (Some(p), _) => Some(p.value()),
+        (None, Strategy::Failover) => Some("fail".to_owned()),
+        (None, _) => None,
+    };
+    if let Some(prefix) = prefix {
+        let text = format!("{prefix}:");
+        capacity += text.len();
+        write.extend(quote!(#w.text(#text);));
+    }
+    let (key, key_capacity) = match &options.key {
+        Some(lit) => Template::parse(lit.clone(), &params)?.write(&w, "text", &params),
+        None if matches!(strategy, Strategy::CircuitBreaker) => {
+            // One breaker per function: its path only, not its arguments.
+            let receiver: Vec<_> = params.into_iter().filter(|p| p.receiver).collect();
+            let generics = syn::Generics::default();
+            template::write_default(&w, &func.sig.ident, &generics, &receiver)?
+        }
+        None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
+    };
+    write.extend(key);
+    capacity += key_capacity;
+
+    let cache = ident("__cashews_cache");
+    let returns = ident("__cashews_returns");
+    let mode = ident("__cashews_mode");
+    let opts = ident("__cashews_options");
+    let cache_expr = match &options.cache {
+        Some(e) => quote!(#e),
+        None => quote!(#krate::global()),
+    };
+    let block = &func.block;
+    let s = quote!(#krate::strategy);
+    let p = quote!(#krate::__private);
+
+    // The options value, and how the strategy is called.
+    let call = match strategy {
+        Strategy::Failover | Strategy::Soft | Strategy::CircuitBreaker => {
+            // Their point is the function's errors: it returns a `Result`.
+            let built = match strategy {
+                Strategy::Failover => {
+                    let ttl = req("ttl")?;
+                    let mut b = quote!(#s::Failover::new(#ttl));
+                    if let Some(when) = options.get("when") {
+                        b.extend(quote!(.when(#returns.error_predicate(#when))));
+                    }
+                    b
+                }
+                Strategy::Soft => {
+                    let (ttl, soft_ttl) = (req("ttl")?, req("soft_ttl")?);
+                    let mut b = quote!(#s::Soft::new(#ttl, #soft_ttl));
+                    if let Some(when) = options.get("when") {
+                        b.extend(quote!(.when(#returns.error_predicate(#when))));
+                    }
+                    b
+                }
+                _ => {
+                    let rate = req("errors_rate")?;
+                    let (period, ttl) = (req("period")?, req("ttl")?);
+                    let mut b = quote!(#s::CircuitBreaker::new(#rate, #period, #ttl));
+                    if let Some(n) = v("min_calls")? {
+                        b.extend(quote!(.min_calls(#n)));
+                    }
+                    match (v("half_open_ttl")?, v("half_open_percent")?) {
+                        (Some(t), percent) => {
+                            let percent = percent.unwrap_or_else(|| quote!(10));
+                            b.extend(quote!(.half_open(#t, #percent)));
+                        }
+                        (None, Some(_)) => {
+                            let (name, _) = &options.values["half_open_percent"];
+                            return Err(syn::Error::new_spanned(
+                                name,
+                                "`half_open_percent` needs `half_open_ttl`",
+                            ));
+                        }
+                        (None, None) => {}
+                    }
+                    if let Some(failure) = options.get("failure") {
+                        b.extend(quote!(.failure(#returns.error_predicate(#failure))));
+                    }
+                    b
+                }
+            };
+            let function = Ident::new(strategy.name(), Span::call_site());
+            quote! {
+                let #opts = #built;
+                #s::#function(#cache, &#w, &#opts, move || #returns.call(async move #block)).await
+            }
+        }
+        Strategy::RateLimit | Strategy::SliceRateLimit => {
+            let (limit, period) = (req("limit")?, req("period")?);
+            let built = match (strategy, v("ttl")?) {
+                (Strategy::RateLimit, Some(ban)) => {
+                    quote!(#s::RateLimit::new(#limit, #period).ban(#ban))
+                }
+                (Strategy::RateLimit, None) => quote!(#s::RateLimit::new(#limit, #period)),
+                _ => quote!(#s::SliceRateLimit::new(#limit, #period)),
+            };
+            let refused = match options.get("action") {
+                Some(action) => quote!(#action),
+                None => quote! {
+                    ::core::result::Result::Err(::core::convert::From::from(
+                        #s::Limiter::refusal(&#opts, &#w),
+                    ))
+                },
+            };
+            // The body runs in place, not in a closure, so the action may
+            // use the arguments too.
+            quote! {
+                let #opts = #built;
+                if #s::admitted(#cache, &#w, &#opts).await {
+                    #returns.call(async move #block).await
+                } else {
+                    #refused
+                }
+            }
+        }
+        Strategy::Hit | Strategy::Locked | Strategy::Perf | Strategy::Early => {
+            let (function, built, is_static) = match strategy {
+                Strategy::Hit => {
+                    let (ttl, hits) = (req("ttl")?, req("cache_hits")?);
+                    let mut b = quote!(#s::Hit::new(#ttl, #hits));
+                    if let Some(after) = v("update_after")? {
+                        b.extend(quote!(.update_after(#after)));
+                    }
+                    (quote!(hit), b, false)
+                }
+                Strategy::Locked => {
+                    let mut b = {
+                        let ttl = req("ttl")?;
+                        quote!(#s::Locked::new(#ttl))
+                    };
+                    for option in ["lock_ttl", "wait", "step"] {
+                        if let Some(d) = v(option)? {
+                            let method = Ident::new(option, Span::call_site());
+                            b.extend(quote!(.#method(#d)));
+                        }
+                    }
+                    (quote!(locked), b, false)
+                }
+                Strategy::Perf => {
+                    let ttl = req("ttl")?;
+                    let mut b = quote!(#s::Perf::new(#ttl));
+                    if let Some(n) = v("trace_size")? {
+                        b.extend(quote!(.trace_size(#n)));
+                    }
+                    if let Some(c) = v("perf_condition")? {
+                        b.extend(quote!(.condition(#c)));
+                    }
+                    (quote!(perf), b, true)
+                }
+                _ => {
+                    let ttl = req("ttl")?;
+                    let mut b = quote!(#s::Early::new(#ttl));
+                    for option in ["early_ttl", "lock_ttl", "xfetch"] {
+                        if let Some(d) = v(option)? {
+                            let method = Ident::new(option, Span::call_site());
+                            b.extend(quote!(.#method(#d)));
+                        }
+                    }
+                    (quote!(early), b, true)
+                }
+            };
+            let ty = match strategy {
+                Strategy::Perf => quote!(#s::Perf),
+                _ => quote!(#s::Early),
+            };
+            // Perf keeps the function's trace, and early its random draws,
+            // for the life of the program: one static per function.
+            let (declare, opts) = if is_static {
+                let name = Ident::new("__CASHEWS_OPTIONS", Span::mixed_site());
+                (quote!(static #name: #ty = #built;), name)
+            } else {
+                (quote!(let #opts = #built;), opts.clone())
+            };
+            quote! {
+                #declare
+                let #mode = {
+                    #[allow(unused_imports)]
+                    use #p::{ReturnsResult as _, ReturnsValue as _};
+                    (&&#returns).mode()
+                };
+                #p::from_result(
+                    #mode,
+                    #s::#function(
+                        #cache,
+                        &#w,
+                        &#opts,
+                        move || #p::into_result(#mode, #returns.call(async move #block)),
+                    )
+                    .await,
+                )
+            }
+        }
+    };
+
+    let body = quote! {
+        let #cache: &#krate::Cache = &(#cache_expr);
+        let #w = {
+            let mut #w = #p::KeyWriter::new(#capacity);
+            #write
+            #w
+        }
+        .finish(#cache)
+        .await;
+        let #returns = #p::Returns::<#ret>::new();
+        #call
+    };
+    Ok(function::with_body(&func, body))
+}
