@@ -65,7 +65,7 @@ use crate::settings::MemcachedSettings;
 /// use cashews::backend::MemcachedBackend;
 /// use cashews::{BackendSettings, Cache, Settings};
 ///
-/// let settings = Settings::from_url("memcached://10.0.0.1:11211,10.0.0.2:11211")?;
+/// let settings = Settings::from_url("memcached://127.0.0.1:11211,127.0.0.1:11212")?;
 /// let BackendSettings::Memcached(servers) = &settings.backend else { unreachable!() };
 /// let cache = Cache::builder(MemcachedBackend::new(servers)?).build();
 /// # Ok::<(), cashews::Error>(())
