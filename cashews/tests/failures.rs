@@ -2,9 +2,8 @@
 //! hangs, on Redis and on memcached, each test with a server of its own.
 //!
 //! - Safe mode on: no call through `Cache::cached` fails, the function
-//!   simply runs; failures are
-//!   logged and counted; after a restart on the same port caching resumes
-//!   by itself, without rebuilding the cache.
+//!   simply runs; failures are logged and counted; after a restart on the
+//!   same port caching resumes by itself, without rebuilding the cache.
 //! - Safe mode off: typed errors (`is_connection()` or `is_timeout()`).
 //! - A frozen server (SIGSTOP) is cut off after `socket_timeout`.
 //!
