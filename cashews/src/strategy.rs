@@ -22,6 +22,8 @@
 //!
 //! | strategy | guarantees | options (defaults) |
 //! |---|---|---|
+//! | [`simple::cache`] (`#[cashews::cache]`, [`Cache::cached`](crate::Cache::cached)) | a hit returns the stored value; a miss runs the function and stores its value (`Ok` only for a `Result`, everything else whole); concurrent misses of one key in one process share one execution (a failed, panicked or cancelled one hands over to the next waiter); errors pass through untouched | `ttl` (fixed or per value); `condition` (store all); `protected` (on) |
+//! | [`invalidate::after`] (`#[cashews::invalidate]`) | after the call succeeds, deletes keys by pattern (values escaped) or the keys of a cached function's call, on that function's cache | patterns, calls with `_` wildcards |
 //! | [`failover`] | runs the function every time and stores each success; on an accepted error, returns the last success stored within `ttl`, else the error | `ttl`; `when` (every error); attribute prefix `fail` |
 //! | [`hit`] | a value is served for at most `cache_hits` hits (counted with `incr`, shared by processes) and `ttl`; at hit `update_after`, exactly one background refresh while the old value is served | `ttl`, `cache_hits`; `update_after` (none) |
 //! | [`perf`] | runs the function and caches its result only when the call was degraded; hits while cached | `ttl`; `trace_size` (10, traced in-process); `condition` ([`twice_the_mean`] of a full trace) |
