@@ -215,3 +215,203 @@ pub use cashews_macros::cache;
 /// (as for [`cache`]). The same without macros:
 /// [`strategy::invalidate`].
 pub use cashews_macros::invalidate;
+
+/// Runs an `async fn` returning `Result` every time; stores each success,
+/// and when it fails, returns the last good value instead (or the error if
+/// there is none). One call of [`strategy::failover`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[derive(Debug)]
+/// enum FetchError { Timeout, NotFound }
+///
+/// // Falls back on timeouts only; stored at `fail:rate:{currency}`.
+/// #[cashews::failover(ttl = "1h", key = "rate:{currency}", when = |e| matches!(e, FetchError::Timeout))]
+/// async fn rate(currency: &str, up: bool) -> Result<f64, FetchError> {
+///     if up { Ok(1.08) } else { Err(FetchError::Timeout) }
+/// }
+///
+/// assert_eq!(rate("EUR", true).await.unwrap(), 1.08);
+/// assert_eq!(rate("EUR", false).await.unwrap(), 1.08); // the last good value
+/// # let _ = FetchError::NotFound;
+/// # }
+/// ```
+///
+/// Options: `ttl` (required; as for [`cache`]: `"1h"`, seconds or a
+/// `Duration` expression), `when` (a closure or `fn` of `&E`: which errors
+/// fall back; default all), and `key`, `prefix` (default `"fail"`),
+/// `cache`, `crate` as for [`cache`].
+pub use cashews_macros::failover;
+
+/// Caches a value for at most `cache_hits` hits (and `ttl`); with
+/// `update_after`, one background refresh starts at that hit. One call of
+/// [`strategy::hit`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// static CALLS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[cashews::hit(ttl = "1h", cache_hits = 3)]
+/// async fn count() -> u32 {
+///     CALLS.fetch_add(1, Ordering::SeqCst) + 1
+/// }
+///
+/// let mut seen = Vec::new();
+/// for _ in 0..9 {
+///     seen.push(count().await);
+/// }
+/// assert_eq!(seen, [1, 1, 1, 1, 2, 2, 2, 2, 3]);
+/// # }
+/// ```
+///
+/// Options: `ttl`, `cache_hits` (required), `update_after`, and `key`,
+/// `prefix`, `cache`, `crate` as for [`cache`]. Any return type works (a
+/// `Result` stores only `Ok`). The arguments must be owned (`'static`),
+/// since a refresh outlives the call.
+pub use cashews_macros::hit;
+
+/// Caches an `async fn`'s result only while it is slower than usual (by
+/// default: more than twice the mean of its last `trace_size` calls). One
+/// call of [`strategy::perf`].
+///
+/// ```
+/// #[cashews::perf(ttl = "30s", trace_size = 20)]
+/// async fn quote(symbol: String) -> u64 {
+///     42
+/// }
+/// ```
+///
+/// Options: `ttl` (required), `trace_size` (10), `perf_condition` (a
+/// [`PerfCondition`](strategy::PerfCondition) `fn`), and `key`, `prefix`,
+/// `cache`, `crate` as for [`cache`]. The options live in a `static`, so
+/// durations must be literals or constants.
+pub use cashews_macros::perf;
+
+/// Runs an `async fn` at most once at a time per key, across processes
+/// sharing the backend; the other callers wait for its stored result. One
+/// call of [`strategy::locked`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[cashews::locked(ttl = "10m", lock_ttl = "30s", key = "report:{day}")]
+/// async fn report(day: u32) -> Vec<u32> {
+///     vec![day] // expensive: computed once, however many ask at once
+/// }
+///
+/// let (a, b) = tokio::join!(report(1), report(1));
+/// assert_eq!(a, b);
+/// # }
+/// ```
+///
+/// Options: `ttl` (required), `lock_ttl` (`ttl`), `wait` (`lock_ttl`),
+/// `step` (10 ms), and `key`, `prefix`, `cache`, `crate` as for [`cache`].
+pub use cashews_macros::locked;
+
+/// Keeps a hot value fresh: after `early_ttl` (a third of `ttl` by
+/// default) one caller, elected by a lock across processes, refreshes it in
+/// the background while everyone gets the current value. One call of
+/// [`strategy::early`].
+///
+/// ```
+/// #[cashews::early(ttl = "10m", early_ttl = "8m")]
+/// async fn top_products() -> Vec<u64> {
+///     vec![1, 2, 3]
+/// }
+/// ```
+///
+/// Options: `ttl` (required), `early_ttl`, `lock_ttl`, `xfetch` (a `beta`
+/// for probabilistic early expiration instead of the mark), and `key`,
+/// `prefix`, `cache`, `crate` as for [`cache`]. The options live in a
+/// `static`, so durations must be literals or constants; the arguments
+/// must be owned (`'static`), since the refresh outlives the call.
+pub use cashews_macros::early;
+
+/// Serves a value while it is fresh (`soft_ttl`), then recomputes it in the
+/// caller; when that fails, serves the stale value until `ttl`. One call of
+/// [`strategy::soft`].
+///
+/// ```
+/// #[cashews::soft(ttl = "1h", soft_ttl = "1m")]
+/// async fn config(name: String) -> Result<String, std::io::Error> {
+///     Ok(format!("{name}=on"))
+/// }
+/// ```
+///
+/// Options: `ttl`, `soft_ttl` (required), `when` (which errors serve the
+/// stale value; default all), and `key`, `prefix`, `cache`, `crate` as for
+/// [`cache`]. The function returns a `Result`.
+pub use cashews_macros::soft;
+
+/// At most `limit` calls per `period` (a fixed window, per arguments by
+/// default); the call over the limit starts a ban of `ttl` (default
+/// `period`). A refused call does not run: it returns `action`, or an
+/// [`Error`] of kind [`ErrorKind::RateLimited`] converted into the
+/// function's error type. See [`strategy::RateLimit`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[cashews::rate_limit(limit = 2, period = "1m", key = "login:{user}")]
+/// async fn login(user: &str) -> Result<(), cashews::Error> {
+///     Ok(())
+/// }
+///
+/// /// A refused search answers with no results instead.
+/// #[cashews::rate_limit(limit = 1, period = "1s", action = Vec::new())]
+/// async fn search(user: u64) -> Vec<String> {
+///     vec!["result".into()]
+/// }
+///
+/// assert!(login("ada").await.is_ok());
+/// assert!(login("ada").await.is_ok());
+/// assert!(login("ada").await.unwrap_err().is_rate_limited());
+/// assert_eq!(search(1).await.len(), 1);
+/// assert!(search(1).await.is_empty());
+/// # }
+/// ```
+///
+/// Options: `limit`, `period` (required), `ttl`, `action` (an expression
+/// of the return type, which may use the arguments), and `key`, `prefix`,
+/// `cache`, `crate` as for [`cache`].
+pub use cashews_macros::rate_limit;
+
+/// At most `limit` calls in any `period` (a sliding window, exact at its
+/// edges); otherwise as [`rate_limit`]. See [`strategy::SliceRateLimit`].
+///
+/// ```
+/// #[cashews::slice_rate_limit(limit = 100, period = "1m", key = "api:{token:hash}")]
+/// async fn api(token: String) -> Result<u32, cashews::Error> {
+///     Ok(200)
+/// }
+/// ```
+///
+/// Options: `limit`, `period` (required), `action`, and `key`, `prefix`,
+/// `cache`, `crate` as for [`cache`].
+pub use cashews_macros::slice_rate_limit;
+
+/// A circuit breaker per function: once `errors_rate` percent of the calls
+/// of the last `period` failed (with at least `min_calls`), calls are
+/// refused for `ttl` with an [`Error`] of kind [`ErrorKind::CircuitOpen`]
+/// converted into the function's error type; then, with `half_open_ttl`,
+/// `half_open_percent` of the calls probe. One call of
+/// [`strategy::circuit_breaker`].
+///
+/// ```
+/// #[derive(Debug)]
+/// enum PayError { Down, Cache(cashews::Error) }
+/// impl From<cashews::Error> for PayError {
+///     fn from(e: cashews::Error) -> Self { Self::Cache(e) }
+/// }
+///
+/// #[cashews::circuit_breaker(errors_rate = 50, period = "1m", ttl = "30s", min_calls = 20,
+///                            half_open_ttl = "10s", failure = |e| matches!(e, PayError::Down))]
+/// async fn pay(amount: u64) -> Result<u64, PayError> {
+///     Ok(amount)
+/// }
+/// ```
+///
+/// Options: `errors_rate`, `period`, `ttl` (required), `min_calls` (1),
+/// `half_open_ttl` (none), `half_open_percent` (10), `failure` (which
+/// errors count; default all), and `key` (default: the function's path,
+/// without its arguments), `prefix`, `cache`, `crate` as for [`cache`].
+pub use cashews_macros::circuit_breaker;
