@@ -119,7 +119,10 @@ pub(crate) fn crate_path(option: Option<&syn::LitStr>) -> syn::Result<TokenStrea
         None => Ok(quote!(::cashews)),
         Some(lit) => {
             let path: syn::Path = lit.parse().map_err(|_| {
-                syn::Error::new_spanned(lit, "`crate` takes the path of cashews, like \"my_cashews\"")
+                syn::Error::new_spanned(
+                    lit,
+                    "`crate` takes the path of cashews, like \"my_cashews\"",
+                )
             })?;
             // A plain name is a crate name: anchor it, as `::name`, so a
             // local item of the same name cannot capture it.

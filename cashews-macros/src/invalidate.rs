@@ -30,7 +30,8 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
             Arg::Named { name, value } => match name.to_string().as_str() {
                 "cache" => args::once(&mut cache_option, &name, value)?,
                 "crate" => {
-                    let lit = args::lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
+                    let lit =
+                        args::lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
                     args::once(&mut krate, &name, lit)?;
                 }
                 other => {

@@ -41,7 +41,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("user:1 expires in {:?}", cache.get_expire("user:1").await?);
 
     rename(1, "Ada King").await?;
-    println!("after rename, user:1 exists: {}", cache.exists("user:1").await?);
+    println!(
+        "after rename, user:1 exists: {}",
+        cache.exists("user:1").await?
+    );
     timed(1).await; // miss again
 
     // The basic commands work on the same cache.

@@ -300,15 +300,25 @@ impl KeyWriter {
             _ => write(&mut self.out),
         }
         if escape_separator {
-            escape_tail(&mut self.out, start, |c| matches!(c, ':' | '%'), |c, out| {
-                out.push_str(if c == ':' { "%3A" } else { "%25" });
-            });
+            escape_tail(
+                &mut self.out,
+                start,
+                |c| matches!(c, ':' | '%'),
+                |c, out| {
+                    out.push_str(if c == ':' { "%3A" } else { "%25" });
+                },
+            );
         }
         if !matches!(self.mode, Mode::Key) {
-            escape_tail(&mut self.out, start, |c| "*?[]\\".contains(c), |c, out| {
-                out.push('\\');
-                out.push(c);
-            });
+            escape_tail(
+                &mut self.out,
+                start,
+                |c| "*?[]\\".contains(c),
+                |c, out| {
+                    out.push('\\');
+                    out.push(c);
+                },
+            );
         }
     }
 

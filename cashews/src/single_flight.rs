@@ -156,7 +156,10 @@ mod tests {
         let waiter = tokio::spawn(async { matches!(join::<u32>(2, "k").await, Turn::Lead(_)) });
         tokio::task::yield_now().await;
         leader.abort();
-        assert!(waiter.await.unwrap(), "the waiter leads once the leader is gone");
+        assert!(
+            waiter.await.unwrap(),
+            "the waiter leads once the leader is gone"
+        );
         assert_eq!(in_flight(2), 0);
     }
 

@@ -89,9 +89,20 @@ async fn every_ttl_form_stores_for_its_duration() {
     let cache = mem();
     seconds(&cache).await;
     expression(&cache).await;
-    from_argument(&cache, &Config { ttl: Duration::from_secs(7) }).await;
+    from_argument(
+        &cache,
+        &Config {
+            ttl: Duration::from_secs(7),
+        },
+    )
+    .await;
     literal(&cache).await;
-    for (key, secs) in [("seconds", 90), ("expr", 120), ("arg", 7), ("literal", 5400)] {
+    for (key, secs) in [
+        ("seconds", 90),
+        ("expr", 120),
+        ("arg", 7),
+        ("literal", 5400),
+    ] {
         assert_eq!(
             cache.get_expire(key).await.unwrap(),
             Expiry::Remaining(Duration::from_secs(secs)),
@@ -161,7 +172,10 @@ async fn errors_are_not_stored_and_come_back_as_they_are() {
     }
     let cache = mem();
     assert_eq!(item(&cache, 5).await, Err(NotFound { id: 5 }));
-    assert!(!cache.exists("item:5").await.unwrap(), "the error is not stored");
+    assert!(
+        !cache.exists("item:5").await.unwrap(),
+        "the error is not stored"
+    );
     assert_eq!(item(&cache, 5).await.as_deref(), Ok("item 5"));
     assert_eq!(item(&cache, 5).await.as_deref(), Ok("item 5"));
     assert_eq!(CALLS.count(), 2);
@@ -218,7 +232,16 @@ async fn template_and_prefix_keys_are_stored_as_written() {
         id: 7,
         name: "Ada".into(),
     };
-    profile(&cache, &ada, "AdA", "hey".into(), vec![1, 2, 3], "s3cret", (1, 'z')).await;
+    profile(
+        &cache,
+        &ada,
+        "AdA",
+        "hey".into(),
+        vec![1, 2, 3],
+        "s3cret",
+        (1, 'z'),
+    )
+    .await;
     let hash = &blake3::hash(b"s3cret").to_hex()[..32];
     let expected = format!("v2:user:7:ada:HEY:3:{hash}:z");
     assert_eq!(cache.scan("*").await.unwrap(), vec![expected.clone()]);
@@ -297,7 +320,13 @@ async fn generic_functions_key_their_type_parameters() {
     #[cashews::cache(ttl = "1m", cache = CACHE)]
     async fn parsed<T>(text: &str) -> Option<T>
     where
-        T: std::str::FromStr + Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+        T: std::str::FromStr
+            + Clone
+            + Send
+            + Sync
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + 'static,
     {
         text.parse().ok()
     }
@@ -351,7 +380,11 @@ async fn a_failed_leader_lets_the_next_waiter_run_and_share() {
     async fn flaky(cache: &Cache) -> Result<u8, NotFound> {
         let n = CALLS.hit();
         sleep(Duration::from_secs(1)).await;
-        if n == 1 { Err(NotFound { id: 0 }) } else { Ok(n as u8) }
+        if n == 1 {
+            Err(NotFound { id: 0 })
+        } else {
+            Ok(n as u8)
+        }
     }
     let cache = mem();
     let results = join_all((0..3).map(|_| flaky(&cache))).await;
@@ -375,7 +408,11 @@ async fn a_cancelled_leader_never_leaves_waiters_hanging() {
     advance(Duration::from_secs(1)).await;
     leader.abort();
     assert!(leader.await.unwrap_err().is_cancelled());
-    assert_eq!(waiter.await.unwrap(), 2, "the waiter ran the function itself");
+    assert_eq!(
+        waiter.await.unwrap(),
+        2,
+        "the waiter ran the function itself"
+    );
     assert_eq!(slow(cache).await, 2, "and stored it");
 }
 
@@ -465,7 +502,10 @@ async fn a_backend_that_is_down_never_fails_the_call() {
         assert_eq!(answer(cache).await, Ok(42));
     }
     assert_eq!(CALLS.count(), 4, "every call ran the function");
-    assert!(safe.stats().backend_failures >= 2, "safe mode counted the failures");
+    assert!(
+        safe.stats().backend_failures >= 2,
+        "safe mode counted the failures"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -60,13 +60,25 @@ async fn a_pattern_escapes_the_values_it_interpolates() {
         forget_by_pattern(hostile).await.unwrap();
         let left = users_left().await;
         assert!(
-            !left.iter().any(|k| k.starts_with(&format!("user:{hostile}:"))),
+            !left
+                .iter()
+                .any(|k| k.starts_with(&format!("user:{hostile}:"))),
             "{hostile}: {left:?}"
         );
-        assert!(left.contains(&"user:alice:email".to_owned()), "{hostile}: {left:?}");
-        assert!(left.contains(&"user:bob:name".to_owned()), "{hostile}: {left:?}");
+        assert!(
+            left.contains(&"user:alice:email".to_owned()),
+            "{hostile}: {left:?}"
+        );
+        assert!(
+            left.contains(&"user:bob:name".to_owned()),
+            "{hostile}: {left:?}"
+        );
     }
-    assert_eq!(users_left().await.len(), 4, "only alice's and bob's keys are left");
+    assert_eq!(
+        users_left().await.len(),
+        4,
+        "only alice's and bob's keys are left"
+    );
     forget_by_pattern("alice").await.unwrap();
     assert_eq!(users_left().await, ["user:bob:email", "user:bob:name"]);
 }
@@ -81,10 +93,15 @@ async fn a_call_of_the_cached_function_deletes_its_keys_with_wildcards() {
         forget_by_call(hostile).await;
         let left = users_left().await;
         assert!(
-            !left.iter().any(|k| k.starts_with(&format!("user:{hostile}:"))),
+            !left
+                .iter()
+                .any(|k| k.starts_with(&format!("user:{hostile}:"))),
             "{hostile}: {left:?}"
         );
-        assert!(left.contains(&"user:carol:email".to_owned()), "{hostile}: {left:?}");
+        assert!(
+            left.contains(&"user:carol:email".to_owned()),
+            "{hostile}: {left:?}"
+        );
     }
     forget_by_call("carol").await;
     assert_eq!(users_left().await, ["user:dave:email", "user:dave:name"]);
