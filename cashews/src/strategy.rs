@@ -13,12 +13,16 @@
 //! or without safe mode, is logged and the call goes on as if the cache
 //! were empty (rate limiters and breakers let calls through). Only the
 //! strategies that refuse calls ([`rate_limit`], [`circuit_breaker`]) need
-//! `E: From<cashews::Error>`, to hand the refusal over as your error. Keys are used as given (the attributes add their prefixes). State
-//! lives in the backend, so processes sharing it share it, and every
+//! `E: From<cashews::Error>`, to hand the refusal over as your error. Keys
+//! are used as given (the attributes add their prefixes). State lives in
+//! the backend, so processes sharing it share it, and every
 //! strategy works on every backend: on memcached only [`delete_tags`]
 //! fails, with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
 //! Time is tokio's clock: tests can pause it. Background work (early and
 //! hit refreshes) runs in the caller's [scoped switches](crate::switch).
+//! Each function below has an attribute of the same name
+//! (`#[cashews::failover]`, …, `#[cashews::slice_rate_limit]`) taking the
+//! same options.
 //!
 //! | strategy | guarantees | options (defaults) |
 //! |---|---|---|
