@@ -178,6 +178,7 @@ fn duration(krate: &TokenStream, expr: &Expr) -> syn::Result<TokenStream> {
         }) => {
             // A constant, so a malformed literal fails the build, pointing at it.
             let span = s.span();
+            let krate = function::respan(krate, span);
             quote_spanned! {span=> {
                 const DURATION: ::core::time::Duration = #krate::__private::ttl(#s);
                 DURATION
