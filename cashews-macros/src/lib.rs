@@ -103,3 +103,11 @@ pub fn circuit_breaker(attr: TokenStream, item: TokenStream) -> TokenStream {
         strategies::expand(Strategy::CircuitBreaker, a, f)
     })
 }
+
+/// Caches a value under tags. See `cashews::tagged`.
+#[proc_macro_attribute]
+pub fn tagged(attr: TokenStream, item: TokenStream) -> TokenStream {
+    function::expand("tagged", attr, item, |a, f| {
+        strategies::expand(Strategy::Tagged, a, f)
+    })
+}

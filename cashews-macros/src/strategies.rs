@@ -1,6 +1,6 @@
 //! The attributes of the strategies beyond the plain cache: failover, hit,
-//! perf, locked, early, soft, rate_limit, slice_rate_limit and
-//! circuit_breaker. Each builds the key as `#[cashews::cache]` does (the
+//! perf, locked, early, soft, rate_limit, slice_rate_limit,
+//! circuit_breaker and tagged. Each builds the key as `#[cashews::cache]` does (the
 //! same templates, prefix and default key, so `#[cashews::invalidate]`
 //! targets them too) and emits one call of its function in
 //! `cashews::strategy`, with the options given as the builder calls of its
@@ -29,6 +29,7 @@ pub(crate) enum Strategy {
     RateLimit,
     SliceRateLimit,
     CircuitBreaker,
+    Tagged,
 }
 
 impl Strategy {
@@ -43,6 +44,7 @@ impl Strategy {
             Self::RateLimit => "rate_limit",
             Self::SliceRateLimit => "slice_rate_limit",
             Self::CircuitBreaker => "circuit_breaker",
+            Self::Tagged => "tagged",
         }
     }
 
@@ -62,6 +64,7 @@ impl Strategy {
                 &["errors_rate", "period", "ttl"],
                 &["min_calls", "half_open_ttl", "half_open_percent", "failure"],
             ),
+            Self::Tagged => (&["ttl", "tags"], &[]),
         }
     }
 
@@ -239,9 +242,10 @@ pub(crate) fn expand(
         Some(lit) => Template::parse(lit.clone(), &params)?.write(&w, "text", &params),
         None if matches!(strategy, Strategy::CircuitBreaker) => {
             // One breaker per function: its path only, not its arguments.
-            let receiver: Vec<_> = params.into_iter().filter(|p| p.receiver).collect();
+            // `self` comes first when there is one.
+            let receiver = usize::from(params.first().is_some_and(|p| p.receiver));
             let generics = syn::Generics::default();
-            template::write_default(&w, &func.sig.ident, &generics, &receiver)?
+            template::write_default(&w, &func.sig.ident, &generics, &params[..receiver])?
         }
         None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
     };
@@ -342,6 +346,29 @@ pub(crate) fn expand(
                 }
             }
         }
+        Strategy::Tagged => {
+            let ttl = req("ttl")?;
+            let (tag_names, tag_writes) = tags(&options, &params, &p)?;
+            quote! {
+                #tag_writes
+                let #mode = {
+                    #[allow(unused_imports)]
+                    use #p::{ReturnsResult as _, ReturnsValue as _};
+                    (&&#returns).mode()
+                };
+                #p::from_result(
+                    #mode,
+                    #s::tagged(
+                        #cache,
+                        &#w,
+                        &[#(&*#tag_names),*],
+                        #ttl,
+                        move || #p::into_result(#mode, #returns.call(async move #block)),
+                    )
+                    .await,
+                )
+            }
+        }
         Strategy::Hit | Strategy::Locked | Strategy::Perf | Strategy::Early => {
             let (function, built, is_static) = match strategy {
                 Strategy::Hit => {
@@ -434,4 +461,38 @@ pub(crate) fn expand(
         #call
     };
     Ok(function::with_body(&func, body))
+}
+
+/// The `tags = ["user:{id}", ...]` templates: a local per tag, written
+/// after the key (so that an invalidation probe, which stops at the key,
+/// never reaches them).
+fn tags(
+    options: &Options,
+    params: &[function::Param],
+    p: &TokenStream,
+) -> syn::Result<(Vec<Ident>, TokenStream)> {
+    let (name, value) = &options.values["tags"];
+    let syn::Expr::Array(array) = value else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!("`{name}` takes a list of key templates, like [\"user:{{id}}\"]"),
+        ));
+    };
+    let w = ident("__cashews_tag");
+    let (mut names, mut out) = (Vec::new(), TokenStream::new());
+    for (i, element) in array.elems.iter().enumerate() {
+        let lit = args::lit_str(name, element.clone(), "a key template like \"user:{id}\"")?;
+        let (write, capacity) = Template::parse(lit, params)?.write(&w, "text", params);
+        let tag = ident(&format!("__cashews_tag_{i}"));
+        out.extend(quote! {
+            let #tag = {
+                let mut #w = #p::KeyWriter::new(#capacity);
+                #write
+                #w
+            }
+            .into_pattern();
+        });
+        names.push(tag);
+    }
+    Ok((names, out))
 }

@@ -415,3 +415,26 @@ pub use cashews_macros::slice_rate_limit;
 /// errors count; default all), and `key` (default: the function's path,
 /// without its arguments), `prefix`, `cache`, `crate` as for [`cache`].
 pub use cashews_macros::circuit_breaker;
+
+/// Caches an `async fn`'s results, tagging each stored key with `tags`
+/// (key templates of the arguments); [`strategy::delete_tags`] deletes
+/// every key carrying a tag. One call of [`strategy::tagged`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[cashews::tagged(ttl = "1h", key = "user:{id}:orders", tags = ["user:{id}"])]
+/// async fn orders(id: u64) -> Vec<u64> {
+///     vec![id * 10]
+/// }
+///
+/// orders(1).await;
+/// assert!(cashews::global().exists("user:1:orders").await.unwrap());
+/// cashews::strategy::delete_tags(cashews::global(), &["user:1"]).await.unwrap();
+/// assert!(!cashews::global().exists("user:1:orders").await.unwrap());
+/// # }
+/// ```
+///
+/// Options: `ttl`, `tags` (required), and `key`, `prefix`, `cache`, `crate`
+/// as for [`cache`]. Deleting tags needs a backend that can scan keys
+/// (memory, Redis).
+pub use cashews_macros::tagged;

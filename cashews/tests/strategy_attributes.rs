@@ -192,3 +192,34 @@ async fn invalidate_targets_a_strategy_function() {
     rename(10).await;
     assert_eq!(profile(10).await, 12);
 }
+
+#[tokio::test(start_paused = true)]
+async fn tagged_keys_go_with_their_tags() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[cashews::tagged(ttl = "1h", key = "orders:{user}:{page}", tags = ["user:{user}", "orders"], cache = cache())]
+    async fn orders(user: u32, page: u32) -> Result<u32, Error> {
+        Ok(user * 100 + page * 10 + next(&CALLS))
+    }
+    assert_eq!(orders(1, 1).await.unwrap(), 111);
+    assert_eq!(orders(1, 2).await.unwrap(), 122);
+    assert_eq!(orders(2, 1).await.unwrap(), 213);
+    assert_eq!(orders(1, 1).await.unwrap(), 111);
+    let deleted = cashews::strategy::delete_tags(&cache(), &["user:1"])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    assert_eq!(orders(1, 1).await.unwrap(), 114);
+    assert_eq!(orders(2, 1).await.unwrap(), 213);
+    // Keys that still exist: orders(1, 2) went with user:1 and was not
+    // cached again.
+    assert_eq!(
+        cashews::strategy::delete_tags(&cache(), &["orders"])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        cache().scan("orders:*").await.unwrap(),
+        Vec::<String>::new()
+    );
+}
