@@ -114,9 +114,54 @@ macro_rules! display_key_arg {
         }
     )*};
 }
-display_key_arg!(
-    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64
-);
+display_key_arg!(u128, i128, f32, f64);
+
+/// Integers are written by hand: keys are built on every call, hits
+/// included, and `fmt` machinery costs several times more.
+macro_rules! integer_key_arg {
+    ($($t:ty),*) => {$(
+        impl KeyArg for $t {
+            #[inline]
+            fn write_key(&self, out: &mut String) {
+                #[allow(unused_comparisons)]
+                if *self < 0 {
+                    out.push('-');
+                }
+                write_decimal(self.unsigned_abs() as u64, out);
+            }
+        }
+    )*};
+}
+integer_key_arg!(i8, i16, i32, i64, isize);
+
+macro_rules! unsigned_key_arg {
+    ($($t:ty),*) => {$(
+        impl KeyArg for $t {
+            #[inline]
+            fn write_key(&self, out: &mut String) {
+                write_decimal(*self as u64, out);
+            }
+        }
+    )*};
+}
+unsigned_key_arg!(u8, u16, u32, u64, usize);
+
+#[inline]
+fn write_decimal(mut n: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(d as char);
+    }
+}
 
 impl<T: KeyArg> KeyArg for Option<T> {
     /// `None`, or `Some(value)`: distinct from every value written bare.
@@ -452,6 +497,25 @@ mod tests {
         out.push('|');
         Some(Some(3u8)).write_key(&mut out);
         assert_eq!(out, "Some(None)|None|Some(Some(3))");
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal() {
+        for (n, text) in [
+            (0i64, "0"),
+            (7, "7"),
+            (-42, "-42"),
+            (i64::MIN, "-9223372036854775808"),
+        ] {
+            let mut out = String::new();
+            n.write_key(&mut out);
+            assert_eq!(out, text);
+        }
+        let mut out = String::new();
+        u64::MAX.write_key(&mut out);
+        i8::MIN.write_key(&mut out);
+        usize::MAX.write_key(&mut out);
+        assert_eq!(out, format!("{}{}{}", u64::MAX, i8::MIN, usize::MAX));
     }
 
     #[test]
