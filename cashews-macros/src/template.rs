@@ -259,3 +259,66 @@ pub(crate) fn write_default(
     }
     Ok((out, capacity))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Vec<Param> {
+        let func: syn::ItemFn = syn::parse_quote!(
+            async fn f(&self, id: u64, user: &User, (a, b): (u8, u8)) {}
+        );
+        crate::function::params(&func)
+    }
+
+    fn parse(template: &str) -> Result<Template, String> {
+        let lit = LitStr::new(template, Span::call_site());
+        Template::parse(lit, &params()).map_err(|e| e.to_string())
+    }
+
+    fn written(template: &str) -> String {
+        let t = parse(template).unwrap();
+        let w = Ident::new("w", Span::call_site());
+        t.write(&w, "text", &params()).0.to_string()
+    }
+
+    #[test]
+    fn values_fields_and_filters_become_writer_calls() {
+        let out = written("user:{id}:{user.name:lower}:{self.tenant}:{user.0:hash}");
+        assert!(out.contains(r#"w . text ("user:")"#), "{out}");
+        assert!(out.contains("w . arg (1u32 , & id)"), "{out}");
+        assert!(out.contains("w . lower (2u32 , & user . name)"), "{out}");
+        assert!(out.contains("w . arg (0u32 , & self . tenant)"), "{out}");
+        assert!(out.contains("w . hash (2u32 , & user . 0)"), "{out}");
+        assert!(written("{id:len}").contains("w . arg (1u32 , & id . len ())"));
+    }
+
+    #[test]
+    fn doubled_braces_are_literal() {
+        let out = written("{{id}}:{id}");
+        assert!(out.contains(r#"w . text ("{id}:")"#), "{out}");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        for (template, message) in [
+            ("{nope}", "names `nope`, which is not a parameter"),
+            ("{id:shout}", "unknown key filter `shout`"),
+            ("{}", "names no parameter"),
+            ("{id", "unclosed"),
+            ("id}", "unmatched `}`"),
+            ("{user.}", "is not a field name"),
+            ("{user.na-me}", "is not a field name"),
+        ] {
+            let err = parse(template).err().unwrap_or_default();
+            assert!(err.contains(message), "{template}: {err}");
+        }
+        assert!(
+            parse("{nope}")
+                .err()
+                .unwrap()
+                .contains("parameters: self, id, user"),
+            "unnamed parameters are not listed"
+        );
+    }
+}
