@@ -19,7 +19,7 @@ use crate::{Cache, Error, ErrorKind, Expiry, LockGuard};
 /// use cashews::strategy::Locked;
 ///
 /// // Cache for 10 minutes; a computation may hold the lock 30 s; waiters
-/// // check for the result every 5 ms and give up after 40 s.
+/// // check for the result at least every 5 ms and give up after 40 s.
 /// let options = Locked::new(Duration::from_secs(600))
 ///     .lock_ttl(Duration::from_secs(30))
 ///     .step(Duration::from_millis(5))
@@ -35,7 +35,7 @@ pub struct Locked {
 
 impl Locked {
     /// Caches for `ttl`; the lock expires after `ttl` too, waiters wait as
-    /// long as the lock lasts and check every 10 ms.
+    /// long as the lock lasts and check at least every 10 ms.
     pub const fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -65,7 +65,10 @@ impl Locked {
         self
     }
 
-    /// How often a waiter checks for the result and the lock.
+    /// The longest pause between a waiter's checks for the result and the
+    /// lock (default 10 ms). The first check comes after 1 ms and the
+    /// pause doubles up to `step`: a short computation is picked up
+    /// promptly, a long one costs a check per `step`.
     #[must_use]
     pub const fn step(mut self, step: Duration) -> Self {
         self.step = step;
@@ -254,6 +257,7 @@ where
 {
     let wait = options.wait.unwrap_or(options.lock_ttl);
     let mut deadline = Instant::now() + wait;
+    let mut pause = options.step.min(Duration::from_millis(1));
     loop {
         let now = Instant::now();
         if now >= deadline {
@@ -262,7 +266,8 @@ where
                 format!("{key:?}: waited {wait:?} for another caller's result"),
             ));
         }
-        tokio::time::sleep(options.step.min(deadline - now)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(options.step);
         if let Some(value) = cache.get_cloned::<T>(key).await? {
             return Ok(Some(value));
         }
