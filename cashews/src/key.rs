@@ -158,6 +158,7 @@ fn write_decimal(mut n: u64, out: &mut String) {
             break;
         }
     }
+    out.reserve(digits.len() - i);
     for &d in &digits[i..] {
         out.push(d as char);
     }
@@ -255,6 +256,71 @@ thread_local! {
     static PROBE: Cell<Option<u64>> = const { Cell::new(None) };
     /// Where the probed call leaves its cache and pattern.
     static PROBED: RefCell<Option<(Cache, String)>> = const { RefCell::new(None) };
+    /// The buffer of the last [`Key`] dropped on this thread, for the next
+    /// key writer: a decorated call builds a key on every call, hits
+    /// included, and taking this buffer costs a fraction of a `malloc`
+    /// and `free` (measured in `benches/hot_paths.rs`, `key/*`). One slot
+    /// covers the common case; nested calls allocate.
+    static SPARE: Cell<Option<String>> = const { Cell::new(None) };
+}
+
+/// Spare buffers longer than this are freed rather than kept.
+const SPARE_MAX: usize = 512;
+
+/// A finished cache key: derefs to `str`. Its buffer goes back to the
+/// thread's spare slot when it is dropped.
+///
+/// Not meant to be used by hand; public for the macros.
+#[doc(hidden)]
+pub struct Key(String);
+
+impl Key {
+    fn buffer(capacity: usize) -> String {
+        match SPARE.with(Cell::take) {
+            Some(mut spare) => {
+                spare.clear();
+                spare.reserve(capacity);
+                spare
+            }
+            None => String::with_capacity(capacity),
+        }
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+
+    #[inline]
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Key {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if self.0.capacity() <= SPARE_MAX {
+            // `try_with`: a key dropped while the thread exits just frees.
+            let _ = SPARE.try_with(|spare| spare.set(Some(std::mem::take(&mut self.0))));
+        }
+    }
 }
 
 impl KeyWriter {
@@ -267,7 +333,7 @@ impl KeyWriter {
             Some(wildcards) => Mode::Probe(wildcards),
         };
         Self {
-            out: String::with_capacity(capacity),
+            out: Key::buffer(capacity),
             mode,
         }
     }
@@ -370,12 +436,12 @@ impl KeyWriter {
     /// The key. Inside [`probe`], hands the pattern and `cache` to the
     /// prober and never completes: the call it belongs to does not run.
     #[inline]
-    pub async fn finish(self, cache: &Cache) -> String {
+    pub async fn finish(self, cache: &Cache) -> Key {
         if let Mode::Probe(_) = self.mode {
             PROBED.with(|p| *p.borrow_mut() = Some((cache.clone(), self.out)));
             return std::future::pending().await;
         }
-        self.out
+        Key(self.out)
     }
 
     /// The finished invalidation pattern.
