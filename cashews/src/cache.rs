@@ -1,6 +1,7 @@
 //! [`Cache`]: the handle every command and strategy goes through.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -154,6 +155,14 @@ impl CacheBuilder {
         }
     }
 }
+
+thread_local! {
+    /// Where values bound for the memory backend are encoded.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer grown past this by a large value is freed after it.
+const SCRATCH_MAX: usize = 64 * 1024;
 
 impl Cache {
     /// A cache configured by a setup URL (see [`Settings`] for the forms).
@@ -397,6 +406,25 @@ impl Cache {
             return Ok(false);
         }
         let key = self.full_key(key);
+        if let AnyBackend::Memory(mem) = &self.inner.backend {
+            // Encoded into this thread's scratch buffer and copied once into
+            // the entry: no buffer to grow, no `Bytes`, no boxed future.
+            let encode_and_set = |scratch: &mut Vec<u8>| {
+                self.inner.codec.encode_into(&key, value, scratch)?;
+                Ok(mem.set_sync(&key, scratch, ttl, exist))
+            };
+            return SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut scratch) => {
+                    let stored = encode_and_set(&mut scratch);
+                    if scratch.capacity() > SCRATCH_MAX {
+                        *scratch = Vec::new();
+                    }
+                    stored
+                }
+                // A `Serialize` impl that stores into a cache itself.
+                Err(_) => encode_and_set(&mut Vec::new()),
+            });
+        }
         let bytes = self.encode(&key, value)?;
         self.settle(
             "set",

@@ -79,14 +79,27 @@ impl Codec {
 
     /// Bytes to store `value` under `key` (the full key, prefix included).
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::new();
+        self.encode_into(key, value, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`encode`](Self::encode) into `out` (cleared first), so that a
+    /// caller can reuse one buffer for many values.
+    pub(crate) fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        out.clear();
         out.push(PLAIN);
         if self.signer.is_some() {
             out[0] = SIGNED;
             out.extend_from_slice(&[0; MAC_LEN]);
         }
         let header = out.len();
-        rmp_serde::encode::write_named(&mut out, value).map_err(|e| {
+        rmp_serde::encode::write_named(out, value).map_err(|e| {
             Error::new(ErrorKind::Encode, format!("value for {key:?}")).with_source(e)
         })?;
         match &self.signer {
@@ -96,11 +109,12 @@ impl Codec {
             }
             None => {
                 if let Some(n) = as_integer(&out[header..]) {
-                    return Ok(n.into_bytes());
+                    out.clear();
+                    out.extend_from_slice(n.as_bytes());
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The value stored as `bytes` under `key`, or why it was rejected.

@@ -121,6 +121,33 @@ async fn a_value_of_another_type_is_a_miss_not_a_panic() {
     );
 }
 
+/// A value whose `Serialize` stores another value in the cache while it is
+/// being encoded: the memory backend's shared encode buffer is busy then,
+/// and must not be borrowed twice.
+struct StoresWhileEncoding(Cache);
+
+impl Serialize for StoresWhileEncoding {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use futures_util::FutureExt;
+        // The memory backend completes a set without awaiting anything.
+        let inner = self.0.set("inner", &7, 60).now_or_never();
+        assert!(matches!(inner, Some(Ok(true))), "inner set: {inner:?}");
+        serializer.serialize_str("outer")
+    }
+}
+
+#[tokio::test]
+async fn a_value_may_store_into_the_cache_while_it_is_encoded() {
+    let cache = Cache::from_url("mem://").unwrap();
+    let outer = StoresWhileEncoding(cache.clone());
+    assert!(cache.set("outer", &outer, 60).await.unwrap());
+    assert_eq!(
+        cache.get::<String>("outer").await.unwrap().as_deref(),
+        Some("outer")
+    );
+    assert_eq!(cache.get::<i32>("inner").await.unwrap(), Some(7));
+}
+
 #[tokio::test]
 async fn integers_are_counters() {
     let cache = Cache::builder(mem()).build();

@@ -233,13 +233,16 @@ impl MemoryBackend {
         });
     }
 
-    fn set_sync(
+    /// `set`, without a future: what [`Cache`](crate::Cache) calls on
+    /// memory. Starts the sweeper with the first write.
+    pub(crate) fn set_sync(
         &self,
         key: &str,
         value: &[u8],
         expire: Option<Duration>,
         exist: Option<Exist>,
     ) -> bool {
+        self.start_sweeper();
         let s = &*self.store;
         let now = s.now();
         let expires_at = s.deadline(now, expire);
@@ -475,12 +478,10 @@ impl Backend for MemoryBackend {
         expire: Option<Duration>,
         exist: Option<Exist>,
     ) -> Result<bool> {
-        self.start_sweeper();
         Ok(self.set_sync(key, &value, expire, exist))
     }
 
     async fn set_many(&self, pairs: &[(&str, Bytes)], expire: Option<Duration>) -> Result<()> {
-        self.start_sweeper();
         for (key, value) in pairs {
             self.set_sync(key, value, expire, None);
         }
