@@ -1,0 +1,210 @@
+//! `cargo run --release -p cashews-bench [-- --json] [-- --quick] [-- --only GROUP,...]`
+//!
+//! Measures cashews against other Rust caches side by side, in one process
+//! run on one machine, and checks the project's performance targets as
+//! ratios of figures from this same run.
+//!
+//! Groups: `memory_hit`, `memory_miss`, `memory_per_entry`, `scaling`,
+//! `redis`, `memcached`, `stampede`. The last three start their own
+//! `redis-server` and `memcached` (see `servers.rs`); without them, their
+//! rows are skipped with a note.
+
+mod footprint;
+mod measure;
+mod memory;
+mod remote;
+mod report;
+mod scaling;
+mod servers;
+mod stampede;
+
+use measure::Effort;
+use report::{Report, Rhs, Target};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, which, entries] = &args[..]
+        && flag == footprint::CHILD_FLAG
+    {
+        footprint::child(which, entries.parse().expect("a number of entries"));
+        return;
+    }
+    let json = args.iter().any(|a| a == "--json");
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only memory_hit` (a group, or a comma-separated list): for profiling.
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|groups| groups.split(',').map(str::to_owned).collect());
+    let run = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
+    let effort = if quick { Effort::QUICK } else { Effort::FULL };
+    cashews::setup(&format!("mem://?size={}", memory::CAPACITY)).expect("the global cache");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut report = Report::default();
+    if quick {
+        report.note("--quick: a smoke run with tiny counts; its figures and ratios mean nothing");
+    }
+    rt.block_on(async {
+        if run("memory_hit") {
+            memory::hits(effort, &mut report).await;
+        }
+        if run("memory_miss") {
+            memory::misses(effort, &mut report).await;
+        }
+        if run("memory_per_entry") {
+            footprint::per_entry(if quick { 10_000 } else { 1_000_000 }, &mut report);
+        }
+    });
+    if run("scaling") {
+        // Threads of their own, outside the runtime above.
+        rt.block_on(scaling::threads(effort, &mut report));
+    }
+    if run("redis") || run("memcached") || run("stampede") {
+        servers_rows(effort, &run, &mut report);
+    }
+    let targets = targets();
+    if json {
+        report.print_json(&targets);
+    } else {
+        report.print_table(&targets);
+    }
+}
+
+/// The rows against real servers, on a multi-thread runtime of both cores
+/// (the 64-task throughputs and the 1,000-caller stampedes need them).
+fn servers_rows(effort: Effort, run: &dyn Fn(&str) -> bool, report: &mut Report) {
+    let redis = if run("redis") || run("stampede") {
+        start(servers::redis, report)
+    } else {
+        None
+    };
+    let memcached = if run("memcached") {
+        start(servers::memcached, report)
+    } else {
+        None
+    };
+    // Declared after the servers so that it is dropped first: the clients'
+    // tasks end before their servers are killed.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        if run("redis")
+            && let Some(server) = &redis
+            && let Err(e) = remote::redis(effort, server.url(), report).await
+        {
+            report.note(format!("redis rows stopped: {e}"));
+        }
+        if let Some(server) = &memcached
+            && let Err(e) = remote::memcached(effort, server.url(), server.addr(), report).await
+        {
+            report.note(format!("memcached rows stopped: {e}"));
+        }
+        if run("stampede") {
+            stampede::run(effort, redis.as_ref().map(servers::Server::url), report).await;
+        }
+    });
+}
+
+/// A server that cannot start is a note, never a failure of the run.
+fn start(
+    server: fn() -> Result<servers::Server, String>,
+    report: &mut Report,
+) -> Option<servers::Server> {
+    server()
+        .map_err(|e| report.note(format!("{e}: its rows are skipped")))
+        .ok()
+}
+
+fn targets() -> Vec<Target> {
+    use Rhs::{Figure, Value};
+    let work = stampede::WORK.as_millis() as f64;
+    vec![
+        Target::at_most(
+            "memory hit: decorated vs cached",
+            "memory_hit/cashews_decorated",
+            Figure("memory_hit/cached"),
+            1.0,
+        ),
+        Target::at_most(
+            "memory hit: decorated vs Mutex<HashMap> floor",
+            "memory_hit/cashews_decorated",
+            Figure("memory_hit/mutex_hashmap"),
+            2.5,
+        ),
+        Target::at_most(
+            "memory hit: decorated vs moka",
+            "memory_hit/cashews_decorated",
+            Figure("memory_hit/moka"),
+            1.0,
+        ),
+        Target::at_most(
+            "memory per entry: cashews vs moka",
+            "memory_per_entry/cashews",
+            Figure("memory_per_entry/moka"),
+            1.0,
+        ),
+        Target::at_least(
+            "hit throughput: 2 threads vs 1",
+            "scaling/hits_2_thread",
+            Figure("scaling/hits_1_thread"),
+            1.6,
+        ),
+        Target::at_most(
+            "redis hit: decorated vs raw GET, latency",
+            "redis/cashews_decorated",
+            Figure("redis/raw"),
+            1.1,
+        ),
+        Target::at_least(
+            "redis hit: decorated vs raw GET, 64 tasks ops/s",
+            "redis/cashews_decorated_64_tasks",
+            Figure("redis/raw_64_tasks"),
+            0.9,
+        ),
+        Target::at_most(
+            "memcached hit: decorated vs raw mg, latency",
+            "memcached/cashews_decorated",
+            Figure("memcached/raw"),
+            1.1,
+        ),
+        Target::at_least(
+            "memcached hit: decorated vs raw mg, 64 tasks ops/s",
+            "memcached/cashews_decorated_64_tasks",
+            Figure("memcached/raw_64_tasks"),
+            0.9,
+        ),
+        // Absolute targets: executions against one, wall time against the
+        // function's own 50 ms.
+        Target::at_most(
+            "stampede protected: runs of fn for 1000 callers",
+            "stampede/protected_calls",
+            Value(1.0),
+            1.0,
+        ),
+        Target::at_most(
+            "stampede locked mem://: runs of fn for 1000 callers",
+            "stampede/locked_memory_calls",
+            Value(1.0),
+            1.0,
+        ),
+        Target::at_most(
+            "stampede locked redis x2: runs of fn for 1000 callers",
+            "stampede/locked_redis_calls",
+            Value(1.0),
+            1.0,
+        ),
+        Target::at_most(
+            "stampede locked redis x2: wall time vs fn's 50 ms",
+            "stampede/locked_redis_ms",
+            Value(work),
+            2.0,
+        ),
+    ]
+}
