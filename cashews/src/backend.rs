@@ -126,6 +126,43 @@ pub trait Backend: Send + Sync + 'static {
     /// (atomic compare-and-delete). Whether it was released.
     async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool>;
 
+    /// Counts one call to the fixed-window rate limit at `key`: at most
+    /// `limit` calls per `period`, the window starting with its first call.
+    /// The call that goes over stretches the window's key to at least `ban`
+    /// (unless `ban` is zero), so every call until then is refused. Whether
+    /// this call is admitted.
+    ///
+    /// The default is one `incr` per call (atomic on every backend); the
+    /// call that crosses the limit makes two more round trips to set the
+    /// ban. A backend with server-side scripts should override it with one
+    /// atomic round trip.
+    async fn fixed_window(
+        &self,
+        key: &str,
+        limit: u64,
+        period: Duration,
+        ban: Duration,
+    ) -> Result<bool> {
+        // The counter's expiry, set only when `incr` creates it, is the window.
+        let calls = self.incr(key, 1, Some(period)).await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        if calls <= limit {
+            return Ok(true);
+        }
+        // Exactly one call sees `limit + 1`: it stretches the counter over
+        // the ban, so the refusals need no key (and no round trip) of their own.
+        if calls == limit + 1 && !ban.is_zero() {
+            match self.get_expire(key).await? {
+                Expiry::Remaining(left) if left >= ban => {}
+                Expiry::Missing => {}
+                Expiry::Remaining(_) | Expiry::Persistent => {
+                    self.expire(key, ban).await?;
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Admits one call to the sliding-window rate limit at `key`: if fewer
     /// than `limit` calls were admitted in the last `period`, counts this
     /// one and returns `true`; otherwise returns `false` and counts nothing.

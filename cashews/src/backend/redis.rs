@@ -9,9 +9,11 @@
 //! master.
 //!
 //! - TTLs are milliseconds (`PX`, `PEXPIRE`, `PTTL`).
-//! - `unlock` (compare-and-delete) and `incr` with an expiry applied only
-//!   when it creates the key are Lua scripts: atomic, one round trip
-//!   (`EVALSHA`, loading the script on first use).
+//! - `unlock` (compare-and-delete), `incr` with an expiry applied only
+//!   when it creates the key, and the rate limits' `fixed_window` and
+//!   `slide_window` are Lua scripts: atomic, one round trip (`EVALSHA`,
+//!   loading the script on first use). A sliding window's slot keys are
+//!   `{key}:0`, `{key}:1`, …: the hash tag keeps them on one cluster node.
 //! - Pattern commands use `SCAN … MATCH`, never `KEYS`, so a large keyspace
 //!   never blocks the server. Keys that are not UTF-8 (written by other
 //!   clients) are deleted by `delete_match` but left out of `scan` and
@@ -94,6 +96,36 @@ static INCR_EXPIRING: LazyLock<Script> = LazyLock::new(|| {
         "redis.call('SET', KEYS[1], 0, 'PX', ARGV[2], 'NX') \
          redis.call('INCRBY', KEYS[1], ARGV[1]) \
          return redis.call('GET', KEYS[1])",
+    )
+});
+
+/// The fixed window of [`Backend::fixed_window`]: the counter created at 0
+/// with the window's TTL, incremented; the call that crosses the limit
+/// stretches it over the ban. 1 if admitted.
+/// `KEYS[1]`: the counter; `ARGV`: limit, period (ms), ban (ms, 0: none).
+static FIXED_WINDOW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "redis.call('SET', KEYS[1], 0, 'PX', ARGV[2], 'NX') \
+         local calls = redis.call('INCR', KEYS[1]) \
+         local limit = tonumber(ARGV[1]) \
+         if calls <= limit then return 1 end \
+         local ban = tonumber(ARGV[3]) \
+         if calls == limit + 1 and ban > 0 and redis.call('PTTL', KEYS[1]) < ban then \
+             redis.call('PEXPIRE', KEYS[1], ban) \
+         end \
+         return 0",
+    )
+});
+
+/// The sliding window of [`Backend::slide_window`]: takes the first free
+/// slot (`SET NX` with the period as TTL). 1 if admitted.
+/// `KEYS`: the slots; `ARGV[1]`: period (ms).
+static SLIDE_WINDOW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "for i = 1, #KEYS do \
+             if redis.call('SET', KEYS[i], 1, 'PX', ARGV[1], 'NX') then return 1 end \
+         end \
+         return 0",
     )
 });
 
@@ -464,6 +496,50 @@ impl Backend for RedisBackend {
 
     async fn clear(&self) -> Result<()> {
         self.query(&cmd("FLUSHDB")).await
+    }
+
+    async fn fixed_window(
+        &self,
+        key: &str,
+        limit: u64,
+        period: Duration,
+        ban: Duration,
+    ) -> Result<bool> {
+        // Lua holds numbers as doubles: a limit beyond 2^52 is no limit.
+        let limit = limit.min(1 << 52).to_string();
+        let period = millis(period).to_string();
+        let ban = if ban.is_zero() { 0 } else { millis(ban) }.to_string();
+        let admitted: u64 = self
+            .invoke(
+                "fixed_window",
+                &FIXED_WINDOW,
+                key,
+                &[limit.as_bytes(), period.as_bytes(), ban.as_bytes()],
+            )
+            .await?;
+        Ok(admitted == 1)
+    }
+
+    /// One slot key per admission, as the default, in one script. The slots
+    /// share the hash tag `{key}` so that a cluster keeps them on one node
+    /// (a script may only touch keys of one slot).
+    async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        // A key starting with `}` would make the tag empty, and the slots
+        // scatter: `_` keeps one in front.
+        let tag = if key.starts_with('}') { "_" } else { "" };
+        let slots: Vec<String> = (0..limit).map(|i| format!("{{{tag}{key}}}:{i}")).collect();
+        let mut invocation = SLIDE_WINDOW.prepare_invoke();
+        for slot in &slots {
+            invocation.key(slot.as_str());
+        }
+        invocation.arg(millis(period));
+        let mut lease = self.link.get().await?;
+        let outcome = invocation.invoke_async(&mut lease.conn).await;
+        let admitted: u64 = self.link.settle(&lease, "slide_window", outcome)?;
+        Ok(admitted == 1)
     }
 
     async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool> {

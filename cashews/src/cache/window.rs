@@ -1,5 +1,5 @@
-//! The sliding-window admission behind
-//! [`SliceRateLimit`](crate::strategy::SliceRateLimit).
+//! The window admissions behind [`RateLimit`](crate::strategy::RateLimit)
+//! and [`SliceRateLimit`](crate::strategy::SliceRateLimit).
 
 use std::time::Duration;
 
@@ -8,6 +8,26 @@ use crate::error::Result;
 use crate::switch::Command;
 
 impl Cache {
+    /// Counts one call to the fixed window at `key` (see
+    /// [`Backend::fixed_window`](crate::backend::Backend::fixed_window)).
+    ///
+    /// Fails open, as [`slide_window`](Self::slide_window) does.
+    pub(crate) async fn fixed_window(
+        &self,
+        key: &str,
+        limit: u64,
+        period: Duration,
+        ban: Duration,
+    ) -> Result<bool> {
+        if !self.enabled(Command::Incr) {
+            return Ok(true);
+        }
+        let key = self.full_key(key);
+        let answer = self.backend().fixed_window(&key, limit, period, ban).await;
+        let refused = self.settle("fixed_window", &key, answer.map(|admitted| !admitted))?;
+        Ok(!refused)
+    }
+
     /// Admits one call to the sliding window at `key` (see
     /// [`Backend::slide_window`](crate::backend::Backend::slide_window)).
     ///

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::{Cache, Error, ErrorKind, Expiry};
+use crate::{Cache, Error, ErrorKind};
 
 /// A limit on calls per key, checked by [`rate_limit`] and
 /// [`rate_limit_or`]: [`RateLimit`] (fixed window) or [`SliceRateLimit`]
@@ -30,9 +30,10 @@ mod sealed {
 /// window's first call; the call that goes over starts a ban (default: one
 /// `period`) during which every call is refused.
 ///
-/// One `incr` per call, atomic on every backend, so processes sharing a
-/// backend share the count; only the call that crosses the limit makes two
-/// more round trips to set the ban.
+/// Admission is [`Backend::fixed_window`](crate::backend::Backend::fixed_window):
+/// one atomic `incr` per call on every backend, so processes sharing a
+/// backend share the count (the call that crosses the limit makes two more
+/// round trips to set the ban); one atomic round trip on Redis, a script.
 ///
 /// ```
 /// use std::time::Duration;
@@ -70,24 +71,9 @@ impl RateLimit {
 
 impl Limiter for RateLimit {
     async fn admit(&self, cache: &Cache, key: &str) -> crate::Result<bool> {
-        // The counter's expiry, set only when `incr` creates it, is the window.
-        let calls = cache.incr(key, 1, Some(self.period)).await?;
-        let limit = i64::try_from(self.limit).unwrap_or(i64::MAX);
-        if calls <= limit {
-            return Ok(true);
-        }
-        // Exactly one call sees `limit + 1`: it stretches the counter over
-        // the ban, so the refusals need no key (and no round trip) of their own.
-        if calls == limit + 1 && !self.ban.is_zero() {
-            match cache.get_expire(key).await? {
-                Expiry::Remaining(left) if left >= self.ban => {}
-                Expiry::Missing => {}
-                Expiry::Remaining(_) | Expiry::Persistent => {
-                    cache.expire(key, self.ban).await?;
-                }
-            }
-        }
-        Ok(false)
+        cache
+            .fixed_window(key, self.limit, self.period, self.ban)
+            .await
     }
 
     fn refusal(&self, key: &str) -> Error {
@@ -106,8 +92,8 @@ impl Limiter for RateLimit {
 /// `t + period`). Refused calls are not counted.
 ///
 /// Admission is [`Backend::slide_window`](crate::backend::Backend::slide_window):
-/// lock-free and exact on every backend; one atomic round trip where the
-/// backend overrides it with a server-side script.
+/// lock-free and exact on every backend; one atomic round trip on Redis,
+/// a script.
 ///
 /// ```
 /// use std::time::Duration;

@@ -61,7 +61,7 @@ macro_rules! conformance_suite {
             delete_and_delete_many, exists, incr_creates_and_adds, incr_expiry_only_on_create,
             incr_on_non_integer_fails, expire_and_get_expire, ping, clear, locks,
             get_size, get_keys_count, scan_and_get_match, delete_match, glob_escapes_and_classes,
-            binary_and_unicode_keys);
+            binary_and_unicode_keys, fixed_window, slide_window);
     };
     (@cases #[$test:meta], $make:expr; $($case:ident),*) => {$(
         #[$test]
@@ -299,6 +299,83 @@ pub async fn incr_expiry_only_on_create(h: &Harness) {
         h.backend.get_expire("p").await.unwrap(),
         Expiry::Persistent,
         "no ttl added to an existing key"
+    );
+}
+
+async fn fixed(h: &Harness, key: &str, limit: u64, ban: Duration) -> Vec<bool> {
+    let period = Duration::from_secs(10);
+    let mut admitted = Vec::new();
+    for _ in 0..=limit {
+        admitted.push(
+            h.backend
+                .fixed_window(key, limit, period, ban)
+                .await
+                .unwrap(),
+        );
+    }
+    admitted
+}
+
+pub async fn fixed_window(h: &Harness) {
+    let ban = Duration::from_secs(30);
+    assert_eq!(fixed(h, "fw", 3, ban).await, [true, true, true, false]);
+    h.advance(Duration::from_secs(12)).await;
+    assert!(
+        !h.backend
+            .fixed_window("fw", 3, Duration::from_secs(10), ban)
+            .await
+            .unwrap(),
+        "past the window, inside the ban"
+    );
+    h.advance(Duration::from_secs(20)).await;
+    assert_eq!(
+        fixed(h, "fw", 3, ban).await,
+        [true, true, true, false],
+        "after the ban"
+    );
+    // Without a ban, the next window opens on time.
+    assert_eq!(
+        fixed(h, "fw0", 2, Duration::ZERO).await,
+        [true, true, false]
+    );
+    h.advance(Duration::from_secs(11)).await;
+    assert_eq!(
+        fixed(h, "fw0", 2, Duration::ZERO).await,
+        [true, true, false]
+    );
+}
+
+async fn slide(h: &Harness, key: &str, calls: usize) -> Vec<bool> {
+    let mut admitted = Vec::new();
+    for _ in 0..calls {
+        admitted.push(
+            h.backend
+                .slide_window(key, 3, Duration::from_secs(10))
+                .await
+                .unwrap(),
+        );
+    }
+    admitted
+}
+
+pub async fn slide_window(h: &Harness) {
+    assert_eq!(slide(h, "sw", 1).await, [true]);
+    h.advance(Duration::from_secs(5)).await;
+    assert_eq!(slide(h, "sw", 3).await, [true, true, false]);
+    h.advance(Duration::from_secs(6)).await;
+    assert_eq!(
+        slide(h, "sw", 2).await,
+        [true, false],
+        "only the first call left the window"
+    );
+    // A Redis Cluster keeps a window's slots on one node, whatever the key.
+    assert_eq!(slide(h, "}odd{", 4).await, [true, true, true, false]);
+    assert!(
+        !h.backend
+            .slide_window("none", 0, Duration::from_secs(10))
+            .await
+            .unwrap(),
+        "a limit of 0 admits nothing"
     );
 }
 
