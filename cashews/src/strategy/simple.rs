@@ -266,7 +266,11 @@ where
 {
     // The marker only selects the `Outcome` impl.
     let _ = mode;
-    if let Some(value) = read(cache, key).await {
+    let hit = match cache.get_cloned_now::<R::Value>(key) {
+        Some(found) => found,
+        None => read(cache, key).await,
+    };
+    if let Some(value) = hit {
         return R::from_value(value);
     }
     let leader = if options.protected {
