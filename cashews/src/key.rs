@@ -250,18 +250,29 @@ pub struct KeyWriter {
     mode: Mode,
 }
 
-thread_local! {
+/// What key writers on one thread share. One thread-local for both, since
+/// every key writer reads both, on every decorated call.
+struct Local {
     /// Set while [`probe`] polls a call: the wildcard mask for the key
     /// writer that the call creates first.
-    static PROBE: Cell<Option<u64>> = const { Cell::new(None) };
-    /// Where the probed call leaves its cache and pattern.
-    static PROBED: RefCell<Option<(Cache, String)>> = const { RefCell::new(None) };
+    probe: Cell<Option<u64>>,
     /// The buffer of the last [`Key`] dropped on this thread, for the next
     /// key writer: a decorated call builds a key on every call, hits
     /// included, and taking this buffer costs a fraction of a `malloc`
     /// and `free` (measured in `benches/hot_paths.rs`, `key/*`). One slot
     /// covers the common case; nested calls allocate.
-    static SPARE: Cell<Option<String>> = const { Cell::new(None) };
+    spare: Cell<Option<String>>,
+}
+
+thread_local! {
+    static LOCAL: Local = const {
+        Local {
+            probe: Cell::new(None),
+            spare: Cell::new(None),
+        }
+    };
+    /// Where the probed call leaves its cache and pattern.
+    static PROBED: RefCell<Option<(Cache, String)>> = const { RefCell::new(None) };
 }
 
 /// Spare buffers longer than this are freed rather than kept.
@@ -273,19 +284,6 @@ const SPARE_MAX: usize = 512;
 /// Not meant to be used by hand; public for the macros.
 #[doc(hidden)]
 pub struct Key(String);
-
-impl Key {
-    fn buffer(capacity: usize) -> String {
-        match SPARE.with(Cell::take) {
-            Some(mut spare) => {
-                spare.clear();
-                spare.reserve(capacity);
-                spare
-            }
-            None => String::with_capacity(capacity),
-        }
-    }
-}
 
 impl std::ops::Deref for Key {
     type Target = str;
@@ -318,7 +316,7 @@ impl Drop for Key {
     fn drop(&mut self) {
         if self.0.capacity() <= SPARE_MAX {
             // `try_with`: a key dropped while the thread exits just frees.
-            let _ = SPARE.try_with(|spare| spare.set(Some(std::mem::take(&mut self.0))));
+            let _ = LOCAL.try_with(|local| local.spare.set(Some(std::mem::take(&mut self.0))));
         }
     }
 }
@@ -328,14 +326,20 @@ impl KeyWriter {
     /// the pattern of that key instead.
     #[inline]
     pub fn new(capacity: usize) -> Self {
-        let mode = match PROBE.with(Cell::take) {
+        let (probe, spare) = LOCAL.with(|local| (local.probe.take(), local.spare.take()));
+        let mode = match probe {
             None => Mode::Key,
             Some(wildcards) => Mode::Probe(wildcards),
         };
-        Self {
-            out: Key::buffer(capacity),
-            mode,
-        }
+        let out = match spare {
+            Some(mut spare) => {
+                spare.clear();
+                spare.reserve(capacity);
+                spare
+            }
+            None => String::with_capacity(capacity),
+        };
+        Self { out, mode }
     }
 
     /// The writer of an invalidation pattern.
@@ -505,12 +509,12 @@ pub(crate) fn probe<F: Future>(call: F, wildcards: &[usize]) -> Result<(Cache, S
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            PROBE.with(|p| p.set(None));
+            LOCAL.with(|local| local.probe.set(None));
         }
     }
     let call = std::pin::pin!(call);
     let reset = Reset;
-    PROBE.with(|p| p.set(Some(mask)));
+    LOCAL.with(|local| local.probe.set(Some(mask)));
     let mut cx = Context::from_waker(Waker::noop());
     let poll = call.poll(&mut cx);
     drop(reset);
@@ -610,9 +614,12 @@ mod tests {
 
     #[test]
     fn a_probe_turns_the_key_into_a_pattern_with_wildcards() {
-        PROBE.with(|p| p.set(Some(0b10)));
+        LOCAL.with(|local| local.probe.set(Some(0b10)));
         let mut w = KeyWriter::new(8);
-        assert!(PROBE.with(Cell::get).is_none(), "the probe is taken once");
+        assert!(
+            LOCAL.with(|local| local.probe.get()).is_none(),
+            "the probe is taken once"
+        );
         w.text("m::f*");
         w.named(0, ":a:", "x*");
         w.named(1, ":b:", &7u32);
