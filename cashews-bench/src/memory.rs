@@ -31,6 +31,13 @@ async fn cached_sized(id: u64) -> String {
     value()
 }
 
+/// cached with the TTL the decorated function has: the same semantics.
+#[cached::proc_macro::cached(ttl_secs = 600)]
+async fn cached_timed(id: u64) -> String {
+    black_box(id);
+    value()
+}
+
 /// The decorated function of the memory rows, on the global cache that
 /// `main` sets up as `mem://?size=100000`.
 #[cashews::cache(ttl = "10m", key = "user:{id}")]
@@ -60,6 +67,7 @@ pub(crate) async fn hits(effort: Effort, report: &mut Report) {
     cache.set(key, &value(), TTL).await.unwrap();
     cached_unbounded(42).await;
     cached_sized(42).await;
+    cached_timed(42).await;
     let moka: moka::future::Cache<String, String> = moka::future::Cache::new(CAPACITY);
     moka.insert(key.to_owned(), value()).await;
     let quick: quick_cache::sync::Cache<String, String> =
@@ -104,6 +112,13 @@ pub(crate) async fn hits(effort: Effort, report: &mut Report) {
             "cached #[cached(max_size = 100000)] async",
             rep(|_| async {
                 black_box(cached_sized(black_box(42)).await);
+            }),
+        ),
+        (
+            "cached_timed",
+            "cached #[cached(ttl_secs = 600)] async (a TTL, as ours)",
+            rep(|_| async {
+                black_box(cached_timed(black_box(42)).await);
             }),
         ),
         (
