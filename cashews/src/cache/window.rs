@@ -24,8 +24,7 @@ impl Cache {
         }
         let key = self.full_key(key);
         let answer = self.backend().fixed_window(&key, limit, period, ban).await;
-        let refused = self.settle("fixed_window", &key, answer.map(|admitted| !admitted))?;
-        Ok(!refused)
+        self.admitted("fixed_window", &key, answer)
     }
 
     /// Admits one call to the sliding window at `key` (see
@@ -45,9 +44,14 @@ impl Cache {
         }
         let key = self.full_key(key);
         let answer = self.backend().slide_window(&key, limit, period).await;
-        // `settle` answers a failure with the default, `false`: ask it
-        // whether the call was refused so that a failure admits.
-        let refused = self.settle("slide_window", &key, answer.map(|admitted| !admitted))?;
+        self.admitted("slide_window", &key, answer)
+    }
+
+    /// A window's answer through safe mode. `settle` answers a failure
+    /// with the default, `false`: ask it whether the call was refused, so
+    /// that a failure admits.
+    fn admitted(&self, command: &str, key: &str, answer: Result<bool>) -> Result<bool> {
+        let refused = self.settle(command, key, answer.map(|admitted| !admitted))?;
         Ok(!refused)
     }
 }
