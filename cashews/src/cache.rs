@@ -345,8 +345,9 @@ impl Cache {
     /// [`get_cloned`](Self::get_cloned) without a future, where the answer
     /// needs no waiting (the memory backend, which never fails); `None`
     /// elsewhere. The decorated hit path calls it first: awaiting the
-    /// future of `get_cloned`, a few layers deep, costs as much as a
-    /// third of a memory hit (its result is copied through each layer).
+    /// future of `get_cloned`, a few layers deep, cost about 25 ns of a
+    /// 170 ns decorated hit in `cashews-bench` (the result is copied
+    /// through each layer).
     #[inline]
     pub(crate) fn get_cloned_now<T>(&self, key: &str) -> Option<Option<T>>
     where
