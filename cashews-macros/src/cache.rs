@@ -113,18 +113,10 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     let ret = function::return_type(&func)?;
 
     let w = Ident::new("__cashews_key", Span::mixed_site());
-    let (mut write, mut capacity) = (TokenStream::new(), 0);
-    if let Some(prefix) = &options.prefix {
-        let text = format!("{}:", prefix.value());
-        capacity += text.len();
-        write.extend(quote!(#w.text(#text);));
-    }
-    let (key, key_capacity) = match options.key {
+    let key = match options.key {
         Some(lit) => Template::parse(lit, &params)?.write(&w, "text", &params),
         None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
     };
-    write.extend(key);
-    capacity += key_capacity;
 
     let cache = ident("__cashews_cache");
     let returns = ident("__cashews_returns");
@@ -146,15 +138,17 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         strategy_options.extend(quote!(.protected(#protected)));
     }
     let block = &func.block;
+    let prefix = options.prefix.as_ref().map(LitStr::value);
+    let key = template::key_statements(
+        &quote!(#krate::__private),
+        &cache,
+        &w,
+        prefix.as_deref(),
+        key,
+    );
     let body = quote! {
         let #cache: &#krate::Cache = &(#cache_expr);
-        let #w = {
-            let mut #w = #krate::__private::KeyWriter::new(#capacity);
-            #write
-            #w
-        }
-        .finish(#cache)
-        .await;
+        #key
         let #returns = #krate::__private::Returns::<#ret>::new();
         let #mode = {
             #[allow(unused_imports)]

@@ -227,18 +227,12 @@ pub(crate) fn expand(
 
     // The key, as #[cashews::cache] writes it.
     let w = ident("__cashews_key");
-    let (mut write, mut capacity) = (TokenStream::new(), 0);
     let prefix = match (&options.prefix, strategy) {
         (Some(p), _) => Some(p.value()),
         (None, Strategy::Failover) => Some("fail".to_owned()),
         (None, _) => None,
     };
-    if let Some(prefix) = prefix {
-        let text = format!("{prefix}:");
-        capacity += text.len();
-        write.extend(quote!(#w.text(#text);));
-    }
-    let (key, key_capacity) = match &options.key {
+    let key = match &options.key {
         Some(lit) => Template::parse(lit.clone(), &params)?.write(&w, "text", &params),
         None if matches!(strategy, Strategy::CircuitBreaker) => {
             // One breaker per function: its path only, not its arguments.
@@ -249,8 +243,6 @@ pub(crate) fn expand(
         }
         None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
     };
-    write.extend(key);
-    capacity += key_capacity;
 
     let cache = ident("__cashews_cache");
     let returns = ident("__cashews_returns");
@@ -448,15 +440,10 @@ pub(crate) fn expand(
         }
     };
 
+    let key = template::key_statements(&p, &cache, &w, prefix.as_deref(), key);
     let body = quote! {
         let #cache: &#krate::Cache = &(#cache_expr);
-        let #w = {
-            let mut #w = #p::KeyWriter::new(#capacity);
-            #write
-            #w
-        }
-        .finish(#cache)
-        .await;
+        #key
         let #returns = #p::Returns::<#ret>::new();
         #call
     };

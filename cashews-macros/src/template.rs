@@ -260,6 +260,35 @@ pub(crate) fn write_default(
     Ok((out, capacity))
 }
 
+/// The statements every caching attribute starts with: build the call's
+/// key in a `KeyWriter` bound to `w` (`prefix:`, then `key`, the writes of
+/// a template or of the default key, which need `key_capacity` bytes), and
+/// rebind `w` to the finished key. `p` is the path of `__private`.
+pub(crate) fn key_statements(
+    p: &TokenStream,
+    cache: &Ident,
+    w: &Ident,
+    prefix: Option<&str>,
+    (key, key_capacity): (TokenStream, usize),
+) -> TokenStream {
+    let (mut write, mut capacity) = (TokenStream::new(), key_capacity);
+    if let Some(prefix) = prefix {
+        let text = format!("{prefix}:");
+        capacity += text.len();
+        write.extend(quote!(#w.text(#text);));
+    }
+    write.extend(key);
+    quote! {
+        let #w = {
+            let mut #w = #p::KeyWriter::new(#capacity);
+            #write
+            #w
+        }
+        .finish(#cache)
+        .await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
