@@ -146,15 +146,12 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         prefix.as_deref(),
         key,
     );
+    let mode_statement = function::mode_statement(&quote!(#krate::__private), &mode, &returns);
     let body = quote! {
         let #cache: &#krate::Cache = &(#cache_expr);
         #key
         let #returns = #krate::__private::Returns::<#ret>::new();
-        let #mode = {
-            #[allow(unused_imports)]
-            use #krate::__private::{ReturnsResult as _, ReturnsValue as _};
-            (&&#returns).mode()
-        };
+        #mode_statement
         #krate::strategy::simple::cache(
             #cache,
             &#w,

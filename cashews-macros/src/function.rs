@@ -4,7 +4,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
+use syn::{FnArg, Ident, ItemFn, Pat, ReturnType, Type};
 
 /// Runs an attribute's expansion. On error, the function is emitted
 /// unchanged next to the error, so that its callers do not pile up errors
@@ -109,6 +109,20 @@ pub(crate) fn return_type(func: &ItemFn) -> syn::Result<TokenStream> {
             }
             Ok(ty.to_token_stream())
         }
+    }
+}
+
+/// `let mode = …;`: the `Outcome` marker of the return type held by
+/// `returns` (a `__private::Returns`), chosen by autoref specialisation:
+/// `StoreOk` for a `Result`, else `StoreAll`. `p` is the path of
+/// `__private`.
+pub(crate) fn mode_statement(p: &TokenStream, mode: &Ident, returns: &Ident) -> TokenStream {
+    quote! {
+        let #mode = {
+            #[allow(unused_imports)]
+            use #p::{ReturnsResult as _, ReturnsValue as _};
+            (&&#returns).mode()
+        };
     }
 }
 

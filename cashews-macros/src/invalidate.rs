@@ -91,13 +91,10 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     let returns = ident("__cashews_returns");
     let mode = ident("__cashews_mode");
     let block = &func.block;
+    let mode_statement = function::mode_statement(&quote!(#krate::__private), &mode, &returns);
     let body = quote! {
         let #returns = #krate::__private::Returns::<#ret>::new();
-        let #mode = {
-            #[allow(unused_imports)]
-            use #krate::__private::{ReturnsResult as _, ReturnsValue as _};
-            (&&#returns).mode()
-        };
+        #mode_statement
         #krate::strategy::invalidate::after(
             [#(#built),*],
             |result| #returns.succeeded(#mode, result),

@@ -255,6 +255,7 @@ pub(crate) fn expand(
     let block = &func.block;
     let s = quote!(#krate::strategy);
     let p = quote!(#krate::__private);
+    let mode_statement = function::mode_statement(&p, &mode, &returns);
 
     // The options value, and how the strategy is called.
     let call = match strategy {
@@ -343,11 +344,7 @@ pub(crate) fn expand(
             let (tag_names, tag_writes) = tags(&options, &params, &p)?;
             quote! {
                 #tag_writes
-                let #mode = {
-                    #[allow(unused_imports)]
-                    use #p::{ReturnsResult as _, ReturnsValue as _};
-                    (&&#returns).mode()
-                };
+                #mode_statement
                 #p::from_result(
                     #mode,
                     #s::tagged(
@@ -421,11 +418,7 @@ pub(crate) fn expand(
             };
             quote! {
                 #declare
-                let #mode = {
-                    #[allow(unused_imports)]
-                    use #p::{ReturnsResult as _, ReturnsValue as _};
-                    (&&#returns).mode()
-                };
+                #mode_statement
                 #p::from_result(
                     #mode,
                     #s::#function(
