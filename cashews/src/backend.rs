@@ -23,6 +23,7 @@ pub mod memory;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
+pub mod routed;
 
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
@@ -31,6 +32,7 @@ pub use memory::MemoryBackend;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::RedisBackend;
+pub use routed::RoutedBackend;
 
 /// A condition on whether the key already exists, for [`Backend::set`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

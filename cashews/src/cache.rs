@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::any::AnyBackend;
-use crate::backend::{Backend, Exist, Expiry};
+use crate::backend::{Backend, Exist, Expiry, RoutedBackend};
 use crate::codec::{Codec, Rejected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pattern;
@@ -100,6 +100,8 @@ impl fmt::Debug for Cache {
 #[must_use]
 pub struct CacheBuilder {
     backend: AnyBackend,
+    /// Prefix routes to other backends, in the order given.
+    routes: Vec<(String, AnyBackend)>,
     hash_key: Option<String>,
     prefix: Option<String>,
     safe: bool,
@@ -117,6 +119,68 @@ impl fmt::Debug for CacheBuilder {
 }
 
 impl CacheBuilder {
+    /// A builder configured by a setup URL (see [`Settings`]), to add
+    /// [routes](Self::route) to before building.
+    pub fn from_url(url: &str) -> Result<Self> {
+        Self::from_settings(&Settings::from_url(url)?)
+    }
+
+    /// A builder configured by typed settings.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        Ok(CacheBuilder {
+            backend: AnyBackend::from_settings(&settings.backend)?,
+            routes: Vec::new(),
+            hash_key: settings.hash_key.as_ref().map(|s| s.expose().to_owned()),
+            prefix: settings.prefix.clone(),
+            safe: settings.safe,
+            enable: settings.enable,
+        })
+    }
+
+    /// Prefix routing: keys that start with `prefix` go to the backend of
+    /// `url`; the others stay on the cache's own backend (the longest
+    /// matching prefix wins). The prefix is matched against the keys you
+    /// pass, before the cache's own `prefix`. See
+    /// [`RoutedBackend`](crate::backend::RoutedBackend) for how commands
+    /// of several keys and patterns are split.
+    ///
+    /// `url` chooses a backend and its own options only: `safe`, `enable`,
+    /// `hash_key` and `prefix` belong to the cache, and naming them in a
+    /// route is an error.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// use cashews::CacheBuilder;
+    ///
+    /// // `user:` keys in a memory store of their own (Redis, in practice:
+    /// // "redis://127.0.0.1/"), everything else in the default one.
+    /// let cache = CacheBuilder::from_url("mem://?size=1000")?
+    ///     .route("user:", "mem://?size=100000")?
+    ///     .build();
+    /// cache.set("user:1", &"Ada", 60).await?;
+    /// assert_eq!(cache.get::<String>("user:1").await?.as_deref(), Some("Ada"));
+    /// assert!(CacheBuilder::from_url("mem://")?.route("x:", "mem://?hash_key=s").is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn route(mut self, prefix: impl Into<String>, url: &str) -> Result<Self> {
+        let prefix = prefix.into();
+        let settings = Settings::from_url(url)?;
+        if !settings.safe
+            || !settings.enable
+            || settings.hash_key.is_some()
+            || settings.prefix.is_some()
+        {
+            // The URL is not repeated: it may hold a password.
+            return Err(Error::settings(format!(
+                "route {prefix:?}: `safe`, `enable`, `hash_key` and `prefix` are options \
+                 of the cache, not of a route; set them on the cache's own URL"
+            )));
+        }
+        let backend = AnyBackend::from_settings(&settings.backend)?;
+        self.routes.push((prefix, backend));
+        Ok(self)
+    }
+
     /// Signs every value with this secret; unsigned or tampered values read as misses.
     pub fn hash_key(mut self, secret: impl Into<String>) -> Self {
         self.hash_key = Some(secret.into());
@@ -143,11 +207,25 @@ impl CacheBuilder {
 
     /// The cache.
     pub fn build(self) -> Cache {
+        let prefix = self.prefix.map(|p| format!("{p}:"));
+        let backend = if self.routes.is_empty() {
+            self.backend
+        } else {
+            // Routes see keys as stored, after the cache's prefix.
+            let own = prefix.as_deref().unwrap_or("");
+            let routed = self.routes.into_iter().fold(
+                RoutedBackend::from_arc(self.backend.into_dyn()),
+                |routed, (route, backend)| {
+                    routed.route_arc(format!("{own}{route}"), backend.into_dyn())
+                },
+            );
+            AnyBackend::Custom(Arc::new(routed))
+        };
         Cache {
             inner: Arc::new(Inner {
                 codec: Codec::new(self.hash_key.as_deref()),
-                prefix: self.prefix.map(|p| format!("{p}:")),
-                backend: self.backend,
+                prefix,
+                backend,
                 safe: self.safe,
                 enable: self.enable,
                 stats: Counters::default(),
@@ -177,14 +255,7 @@ impl Cache {
 
     /// A cache configured by typed settings.
     pub fn from_settings(settings: &Settings) -> Result<Self> {
-        Ok(CacheBuilder {
-            backend: AnyBackend::from_settings(&settings.backend)?,
-            hash_key: settings.hash_key.as_ref().map(|s| s.expose().to_owned()),
-            prefix: settings.prefix.clone(),
-            safe: settings.safe,
-            enable: settings.enable,
-        }
-        .build())
+        Ok(CacheBuilder::from_settings(settings)?.build())
     }
 
     /// Starts a cache over a backend of your own (or a built-in one made by hand).
@@ -198,6 +269,7 @@ impl Cache {
         };
         CacheBuilder {
             backend: any,
+            routes: Vec::new(),
             hash_key: None,
             prefix: None,
             safe: true,

@@ -39,6 +39,17 @@ impl AnyBackend {
         }
     }
 
+    pub(crate) fn into_dyn(self) -> Arc<dyn Backend> {
+        match self {
+            Self::Memory(b) => Arc::new(b),
+            #[cfg(feature = "redis")]
+            Self::Redis(b) => Arc::new(b),
+            #[cfg(feature = "memcached")]
+            Self::Memcached(b) => Arc::new(b),
+            Self::Custom(b) => b,
+        }
+    }
+
     pub(crate) fn as_dyn(&self) -> &dyn Backend {
         match self {
             Self::Memory(b) => b,
