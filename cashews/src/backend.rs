@@ -4,7 +4,8 @@
 //! with Redis semantics. The [`Cache`](crate::Cache) adds typing, signing,
 //! prefixes and safe mode on top, so a backend stays small. Built-in backends
 //! are chosen by URL; implement [`Backend`] to plug in your own and pass it to
-//! [`Cache::builder`](crate::Cache::builder).
+//! [`Cache::builder`](crate::Cache::builder). [`RoutedBackend`] puts several
+//! behind one cache, chosen by key prefix.
 
 use std::time::Duration;
 
