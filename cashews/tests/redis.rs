@@ -8,6 +8,7 @@
 mod support;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use cashews::backend::{Backend, RedisBackend};
 use cashews::{BackendSettings, Cache, Settings};
@@ -322,5 +323,77 @@ async fn tls_child() {
     assert_eq!(
         cache.get::<String>("over-tls").await.unwrap().as_deref(),
         Some("secret")
+    );
+}
+
+/// The commands clients sent, as `MONITOR` shows them, from now until a
+/// client sends `ECHO <mark>` (commands run by scripts are left out).
+struct Monitor {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::TcpStream>>,
+}
+
+impl Monitor {
+    async fn start(port: u16) -> Self {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        stream.write_all(b"MONITOR\r\n").await.unwrap();
+        let mut lines = tokio::io::BufReader::new(stream).lines();
+        assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("+OK"));
+        Self { lines }
+    }
+
+    /// Each command's name, up to the mark.
+    async fn until(mut self, mark: &str) -> Vec<String> {
+        let mut commands = Vec::new();
+        while let Some(line) = self.lines.next_line().await.unwrap() {
+            // `+1700000000.123456 [0 127.0.0.1:5000] "evalsha" "…" …`, or
+            // `[0 lua]` for a command a script ran.
+            let Some((source, command)) = line.split_once("] ") else {
+                continue;
+            };
+            if source.ends_with(" lua") {
+                continue;
+            }
+            let name = command.split('"').nth(1).unwrap_or_default().to_lowercase();
+            if name == "echo" && command.contains(mark) {
+                return commands;
+            }
+            commands.push(name);
+        }
+        panic!("the monitor stream ended before the mark");
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_take_one_round_trip_each() {
+    use cashews::strategy::{Limiter, RateLimit, SliceRateLimit};
+    let server = RedisServer::start().await;
+    let cache = Cache::from_url(&server.url()).unwrap();
+    let (fixed, sliding) = (
+        RateLimit::new(2, Duration::from_secs(60)),
+        SliceRateLimit::new(2, Duration::from_secs(60)),
+    );
+    // Load both scripts first, so that every call below is one EVALSHA.
+    fixed.admit(&cache, "warm:f").await.unwrap();
+    sliding.admit(&cache, "warm:s").await.unwrap();
+    let monitor = Monitor::start(server.port).await;
+    let mut admitted = Vec::new();
+    for _ in 0..3 {
+        admitted.push(fixed.admit(&cache, "api:f").await.unwrap());
+        admitted.push(sliding.admit(&cache, "api:s").await.unwrap());
+    }
+    let mut raw = server.raw().await;
+    let _: String = redis::cmd("ECHO")
+        .arg("end-of-test")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(admitted, [true, true, true, true, false, false]);
+    assert_eq!(
+        monitor.until("end-of-test").await,
+        ["evalsha"; 6],
+        "one script call per admission, the refusals and the ban included"
     );
 }
