@@ -30,6 +30,43 @@ pub(crate) fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Vec<Arg>> {
     Ok(list.into_iter().collect())
 }
 
+/// The options every caching attribute takes: `key`, `prefix`, `cache`
+/// and `crate`.
+#[derive(Default)]
+pub(crate) struct Common {
+    pub(crate) key: Option<LitStr>,
+    pub(crate) prefix: Option<LitStr>,
+    pub(crate) cache: Option<Expr>,
+    pub(crate) krate: Option<LitStr>,
+}
+
+impl Common {
+    /// The names, for error messages.
+    pub(crate) const NAMES: [&'static str; 4] = ["key", "prefix", "cache", "crate"];
+
+    /// Takes `name = value` if it is one of these options; hands it back
+    /// otherwise.
+    pub(crate) fn take(&mut self, name: Ident, value: Expr) -> syn::Result<Option<(Ident, Expr)>> {
+        match name.to_string().as_str() {
+            "key" => {
+                let lit = lit_str(&name, value, "a key template like \"user:{id}\"")?;
+                once(&mut self.key, &name, lit)?;
+            }
+            "prefix" => {
+                let lit = lit_str(&name, value, "the text put before the key")?;
+                once(&mut self.prefix, &name, lit)?;
+            }
+            "cache" => once(&mut self.cache, &name, value)?,
+            "crate" => {
+                let lit = lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
+                once(&mut self.krate, &name, lit)?;
+            }
+            _ => return Ok(Some((name, value))),
+        }
+        Ok(None)
+    }
+}
+
 /// Sets an option once; a second one is an error at its name.
 pub(crate) fn once<T>(slot: &mut Option<T>, name: &Ident, value: T) -> syn::Result<()> {
     if slot.is_some() {

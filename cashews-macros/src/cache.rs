@@ -12,13 +12,10 @@ const OPTIONS: &str = "ttl, key, prefix, cache, condition, protected, crate";
 
 #[derive(Default)]
 struct Options {
+    common: args::Common,
     ttl: Option<Expr>,
-    key: Option<LitStr>,
-    prefix: Option<LitStr>,
-    cache: Option<Expr>,
     condition: Option<Expr>,
     protected: Option<LitBool>,
-    krate: Option<LitStr>,
 }
 
 fn parse(attr: TokenStream) -> syn::Result<Options> {
@@ -33,25 +30,15 @@ fn parse(attr: TokenStream) -> syn::Result<Options> {
                 ));
             }
         };
+        let Some((name, value)) = o.common.take(name, value)? else {
+            continue;
+        };
         match name.to_string().as_str() {
             "ttl" => args::once(&mut o.ttl, &name, value)?,
-            "key" => {
-                let lit = args::lit_str(&name, value, "a key template like \"user:{id}\"")?;
-                args::once(&mut o.key, &name, lit)?;
-            }
-            "prefix" => {
-                let lit = args::lit_str(&name, value, "the text put before the key")?;
-                args::once(&mut o.prefix, &name, lit)?;
-            }
-            "cache" => args::once(&mut o.cache, &name, value)?,
             "condition" => args::once(&mut o.condition, &name, value)?,
             "protected" => {
                 let b = args::lit_bool(&name, value)?;
                 args::once(&mut o.protected, &name, b)?;
-            }
-            "crate" => {
-                let lit = args::lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
-                args::once(&mut o.krate, &name, lit)?;
             }
             other => {
                 return Err(syn::Error::new_spanned(
@@ -107,13 +94,13 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
              `ttl = \"10m\"`, `ttl = 600`, `ttl = Duration::from_secs(600)` or `ttl = |value| ...`",
         ));
     };
-    let krate = function::crate_path(options.krate.as_ref())?;
+    let krate = function::crate_path(options.common.krate.as_ref())?;
     let ttl = ttl(&krate, ttl_expr)?;
     let params = function::params(&func);
     let ret = function::return_type(&func)?;
 
     let w = Ident::new("__cashews_key", Span::mixed_site());
-    let key = match options.key {
+    let key = match options.common.key {
         Some(lit) => Template::parse(lit, &params)?.write(&w, "text", &params),
         None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
     };
@@ -121,7 +108,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     let cache = ident("__cashews_cache");
     let returns = ident("__cashews_returns");
     let mode = ident("__cashews_mode");
-    let cache_expr = match &options.cache {
+    let cache_expr = match &options.common.cache {
         Some(e) => quote!(#e),
         None => quote!(#krate::global()),
     };
@@ -138,7 +125,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         strategy_options.extend(quote!(.protected(#protected)));
     }
     let block = &func.block;
-    let prefix = options.prefix.as_ref().map(LitStr::value);
+    let prefix = options.common.prefix.as_ref().map(LitStr::value);
     let key = template::key_statements(
         &quote!(#krate::__private),
         &cache,

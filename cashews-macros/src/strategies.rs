@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
-use syn::{Expr, Ident, ItemFn, Lit, LitStr};
+use syn::{Expr, Ident, ItemFn, Lit};
 
 use crate::args::{self, Arg};
 use crate::cache::ident;
@@ -86,11 +86,8 @@ impl Strategy {
 }
 
 struct Options {
+    common: args::Common,
     values: BTreeMap<String, (Ident, Expr)>,
-    key: Option<LitStr>,
-    prefix: Option<LitStr>,
-    cache: Option<Expr>,
-    krate: Option<LitStr>,
 }
 
 impl Options {
@@ -103,15 +100,12 @@ fn parse(strategy: Strategy, attr: TokenStream) -> syn::Result<Options> {
     let (required, optional) = strategy.options();
     let accepted = || {
         let mut all: Vec<&str> = required.iter().chain(optional).copied().collect();
-        all.extend(["key", "prefix", "cache", "crate"]);
+        all.extend(args::Common::NAMES);
         all.join(", ")
     };
     let mut o = Options {
+        common: args::Common::default(),
         values: BTreeMap::new(),
-        key: None,
-        prefix: None,
-        cache: None,
-        krate: None,
     };
     for arg in args::parse(attr)? {
         let (name, value) = match arg {
@@ -123,21 +117,11 @@ fn parse(strategy: Strategy, attr: TokenStream) -> syn::Result<Options> {
                 ));
             }
         };
+        let Some((name, value)) = o.common.take(name, value)? else {
+            continue;
+        };
         let text = name.to_string();
         match text.as_str() {
-            "key" => {
-                let lit = args::lit_str(&name, value, "a key template like \"user:{id}\"")?;
-                args::once(&mut o.key, &name, lit)?;
-            }
-            "prefix" => {
-                let lit = args::lit_str(&name, value, "the text put before the key")?;
-                args::once(&mut o.prefix, &name, lit)?;
-            }
-            "cache" => args::once(&mut o.cache, &name, value)?,
-            "crate" => {
-                let lit = args::lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
-                args::once(&mut o.krate, &name, lit)?;
-            }
             other if required.contains(&other) || optional.contains(&other) => {
                 if o.values.contains_key(other) {
                     return Err(syn::Error::new_spanned(
@@ -217,7 +201,7 @@ pub(crate) fn expand(
     func: ItemFn,
 ) -> syn::Result<TokenStream> {
     let options = parse(strategy, attr)?;
-    let krate = function::crate_path(options.krate.as_ref())?;
+    let krate = function::crate_path(options.common.krate.as_ref())?;
     let params = function::params(&func);
     let ret = function::return_type(&func)?;
     let v = |name: &str| value(&krate, &options, name);
@@ -227,12 +211,12 @@ pub(crate) fn expand(
 
     // The key, as #[cashews::cache] writes it.
     let w = ident("__cashews_key");
-    let prefix = match (&options.prefix, strategy) {
+    let prefix = match (&options.common.prefix, strategy) {
         (Some(p), _) => Some(p.value()),
         (None, Strategy::Failover) => Some("fail".to_owned()),
         (None, _) => None,
     };
-    let key = match &options.key {
+    let key = match &options.common.key {
         Some(lit) => Template::parse(lit.clone(), &params)?.write(&w, "text", &params),
         None if matches!(strategy, Strategy::CircuitBreaker) => {
             // One breaker per function: its path only, not its arguments.
@@ -248,7 +232,7 @@ pub(crate) fn expand(
     let returns = ident("__cashews_returns");
     let mode = ident("__cashews_mode");
     let opts = ident("__cashews_options");
-    let cache_expr = match &options.cache {
+    let cache_expr = match &options.common.cache {
         Some(e) => quote!(#e),
         None => quote!(#krate::global()),
     };
