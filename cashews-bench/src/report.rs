@@ -14,13 +14,43 @@ pub(crate) struct Figure {
     pub(crate) label: String,
 }
 
-/// A target: `lhs / rhs` must be at most (or at least) `limit`.
+/// A target: `lhs / rhs` within `bound`.
 pub(crate) struct Target {
     pub(crate) what: &'static str,
     pub(crate) lhs: &'static str,
     pub(crate) rhs: Rhs,
-    pub(crate) at_most: Option<f64>,
-    pub(crate) at_least: Option<f64>,
+    pub(crate) bound: Bound,
+}
+
+/// Which side of its limit a ratio must be on.
+#[derive(Clone, Copy)]
+pub(crate) enum Bound {
+    AtMost(f64),
+    AtLeast(f64),
+}
+
+impl Bound {
+    fn limit(self) -> f64 {
+        match self {
+            Bound::AtMost(l) | Bound::AtLeast(l) => l,
+        }
+    }
+
+    fn holds(self, ratio: f64) -> bool {
+        match self {
+            Bound::AtMost(l) => ratio <= l,
+            Bound::AtLeast(l) => ratio >= l,
+        }
+    }
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::AtMost(l) => write!(f, "<= {l}"),
+            Bound::AtLeast(l) => write!(f, ">= {l}"),
+        }
+    }
 }
 
 impl Target {
@@ -35,8 +65,7 @@ impl Target {
             what,
             lhs,
             rhs,
-            at_most: Some(limit),
-            at_least: None,
+            bound: Bound::AtMost(limit),
         }
     }
 
@@ -51,8 +80,7 @@ impl Target {
             what,
             lhs,
             rhs,
-            at_most: None,
-            at_least: Some(limit),
+            bound: Bound::AtLeast(limit),
         }
     }
 }
@@ -115,7 +143,7 @@ impl Report {
                 println!(
                     "{}",
                     json!({"bench": format!("ratio/{}", t.what), "value": round(ratio), "unit": "ratio",
-                           "lhs": t.lhs, "rhs": rhs, "limit": t.at_most.or(t.at_least),
+                           "lhs": t.lhs, "rhs": rhs, "limit": t.bound.limit(),
                            "holds": ok})
                 );
             }
@@ -138,11 +166,7 @@ impl Report {
         for t in targets {
             match self.check(t) {
                 Some((ratio, ok)) => {
-                    let limit = match (t.at_most, t.at_least) {
-                        (Some(m), _) => format!("<= {m}"),
-                        (_, Some(l)) => format!(">= {l}"),
-                        _ => String::new(),
-                    };
+                    let limit = t.bound;
                     println!(
                         "  [{}] {:<62} {:>7.2}x  (want {limit})",
                         if ok { "ok" } else { "MISSED" },
@@ -164,8 +188,7 @@ impl Report {
             Rhs::Value(v) => v,
         };
         let ratio = self.value(t.lhs)? / rhs;
-        let ok = t.at_most.is_none_or(|m| ratio <= m) && t.at_least.is_none_or(|l| ratio >= l);
-        Some((ratio, ok))
+        Some((ratio, t.bound.holds(ratio)))
     }
 }
 
