@@ -165,7 +165,19 @@ where
 /// Sends one request on a fresh connection and reads the first line back.
 async fn ask(port: u16, request: &str) -> Option<String> {
     let stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    let mut stream = BufStream::new(stream);
+    first_line(BufStream::new(stream), request).await
+}
+
+/// [`ask`] over a unix socket.
+async fn ask_unix(path: &std::path::Path, request: &str) -> Option<String> {
+    let stream = tokio::net::UnixStream::connect(path).await.ok()?;
+    first_line(BufStream::new(stream), request).await
+}
+
+async fn first_line<S>(mut stream: BufStream<S>, request: &str) -> Option<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     stream.write_all(request.as_bytes()).await.ok()?;
     stream.flush().await.ok()?;
     let mut line = String::new();
@@ -232,10 +244,15 @@ impl RedisServer {
     }
 
     async fn wait_ready(&mut self) -> Result<(), String> {
-        let port = self.port;
+        // Asked on its own unix socket, not its port: another test's server
+        // that took the port first would answer there, while ours exits.
+        // Redis opens the socket after the port (and a cluster node's bus
+        // port) and answers only once all are open.
+        let socket = self.process.dir.path().join("redis.sock");
+        let socket = &socket;
         wait_ready(&mut self.process, "redis-server", || async move {
             // A server with a password answers, if only to refuse.
-            ask(port, "PING\r\n")
+            ask_unix(socket, "PING\r\n")
                 .await
                 .is_some_and(|l| l.starts_with("+PONG") || l.starts_with("-NOAUTH"))
         })
@@ -469,10 +486,14 @@ impl MemcachedServer {
 
     async fn wait_ready(&mut self) -> Result<(), String> {
         let port = self.port;
+        // The answer must come from our process: another test's server that
+        // took the port first would answer there too, while ours exits.
+        let ours = format!("STAT pid {}", self.process.pid());
+        let ours = &ours;
         wait_ready(&mut self.process, "memcached", || async move {
-            ask(port, "version\r\n")
+            ask(port, "stats\r\n")
                 .await
-                .is_some_and(|l| l.starts_with("VERSION"))
+                .is_some_and(|l| l.trim_end() == ours)
         })
         .await
     }
