@@ -16,7 +16,8 @@
 //! - Room is reserved before a new key goes in, so the number of entries
 //!   never exceeds `size`.
 //! - Time is tokio's clock, so tests can pause and advance it. Expired entries
-//!   are never returned and are swept every `check_interval`.
+//!   are never returned and are swept every `check_interval`. Hits check a
+//!   cheaper clock first (see [`deadline`]).
 //! - An entry keeps the first value decoded from it (a *memo*), so repeat
 //!   hits of a decorated function clone a ready value instead of
 //!   deserializing bytes; the bytes stay the source of truth, and any write
@@ -34,10 +35,13 @@ use papaya::{Compute, Operation};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use self::deadline::Deadline;
 use super::{Backend, Exist, Expiry};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pattern::glob_match;
 use crate::settings::MemorySettings;
+
+mod deadline;
 
 /// The in-process backend: a bounded concurrent map with per-key TTL.
 ///
@@ -71,9 +75,8 @@ struct Entry {
     /// Shared so that a rewrite that keeps the value (`expire`, a retried
     /// compute) does not copy it.
     value: Arc<[u8]>,
-    /// When the entry dies; `None` for no TTL. An `Instant` rather than a
-    /// count of milliseconds so the hit path compares without converting.
-    expires_at: Option<Instant>,
+    /// When the entry dies; `None` for no TTL.
+    expires_at: Option<Deadline>,
     /// CLOCK's reference bit: used since its last turn at the ring's front.
     accessed: AtomicBool,
     /// The value decoded, filled by the first typed hit. Boxed so that an
@@ -90,7 +93,7 @@ struct Memo {
 }
 
 impl Entry {
-    fn new(value: Arc<[u8]>, expires_at: Option<Instant>) -> Self {
+    fn new(value: Arc<[u8]>, expires_at: Option<Deadline>) -> Self {
         Self {
             value,
             expires_at,
@@ -100,13 +103,14 @@ impl Entry {
     }
 
     fn live(&self, now: Instant) -> bool {
-        self.expires_at.is_none_or(|t| t > now)
+        self.expires_at.is_none_or(|d| !d.passed(now))
     }
 
-    /// Liveness for the hit path: reads the clock only when there is a TTL.
+    /// Liveness for the hit path: reads a clock only when there is a TTL,
+    /// and the cheap one while the end is far.
     #[inline]
     fn live_now(&self) -> bool {
-        self.expires_at.is_none_or(|t| t > Instant::now())
+        self.expires_at.is_none_or(|d| !d.passed_now())
     }
 
     /// Marks a hit. Loads first so a hot key does not write its cache line
@@ -266,12 +270,12 @@ impl Store {
 
     /// When an entry written at `now` with `expire` dies. TTLs count in
     /// whole milliseconds, as Redis's `PX`: a sub-millisecond one rounds up.
-    fn deadline(&self, now: Instant, expire: Option<Duration>) -> Option<Instant> {
+    fn deadline(&self, now: Instant, expire: Option<Duration>) -> Option<Deadline> {
         let ms = u64::try_from(expire?.as_millis())
             .unwrap_or(u64::MAX)
             .max(1);
         // A TTL too long to represent never comes.
-        now.checked_add(Duration::from_millis(ms))
+        Deadline::after(now, Duration::from_millis(ms))
     }
 
     /// Runs an atomic read-modify-write on `key`, keeping the bound and the
@@ -571,9 +575,9 @@ impl Backend for MemoryBackend {
                 expires_at: None, ..
             }) => Expiry::Persistent,
             Some(Entry {
-                expires_at: Some(t),
+                expires_at: Some(d),
                 ..
-            }) if *t > now => Expiry::Remaining(*t - now),
+            }) if !d.passed(now) => Expiry::Remaining(d.at() - now),
             _ => Expiry::Missing,
         })
     }
