@@ -141,7 +141,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         #mode_statement
         #krate::strategy::simple::cache(
             #cache,
-            &#w,
+            #w,
             #mode,
             &#strategy_options,
             || #returns.call(async move #block),

@@ -63,6 +63,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     };
 
     let w = ident("__cashews_pattern");
+    let buf = ident("__cashews_pattern_buf");
     let mut built = Vec::new();
     for target in targets {
         built.push(match target {
@@ -72,9 +73,10 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
                     ::core::result::Result::Ok(#krate::strategy::invalidate::Invalidation::new(
                         &(#cache_expr),
                         {
-                            let mut #w = #krate::__private::KeyWriter::pattern(#capacity);
+                            let mut #buf = #krate::__private::KeyBuf::with_capacity(#capacity);
+                            let mut #w = #krate::__private::KeyWriter::pattern(&mut #buf);
                             #write
-                            #w.into_pattern()
+                            #buf.into_string()
                         },
                     ))
                 }

@@ -443,6 +443,7 @@ fn tags(
         ));
     };
     let w = ident("__cashews_tag");
+    let buf = ident("__cashews_tag_buf");
     let (mut names, mut out) = (Vec::new(), TokenStream::new());
     for (i, element) in array.elems.iter().enumerate() {
         let lit = args::lit_str(name, element.clone(), "a key template like \"user:{id}\"")?;
@@ -450,11 +451,11 @@ fn tags(
         let tag = ident(&format!("__cashews_tag_{i}"));
         out.extend(quote! {
             let #tag = {
-                let mut #w = #p::KeyWriter::new(#capacity);
+                let mut #buf = #p::KeyBuf::with_capacity(#capacity);
+                let mut #w = #p::KeyWriter::new(&mut #buf);
                 #write
-                #w
-            }
-            .into_pattern();
+                #buf.into_string()
+            };
         });
         names.push(tag);
     }

@@ -278,14 +278,20 @@ pub(crate) fn key_statements(
         write.extend(quote!(#w.text(#text);));
     }
     write.extend(key);
+    // The key is written where it stays (a local of the call's future) and
+    // then only borrowed: see `KeyWriter`.
+    let buf = Ident::new("__cashews_key_buf", Span::mixed_site());
     quote! {
-        let #w = {
-            let mut #w = #p::KeyWriter::new(#capacity);
+        let mut #buf = #p::KeyBuf::with_capacity(#capacity);
+        if !{
+            let mut #w = #p::KeyWriter::new(&mut #buf);
             #write
-            #w
+            #w.finish(#cache)
+        } {
+            // Probed by `invalidate_func`: the call must not run.
+            ::core::future::pending::<()>().await;
         }
-        .finish(#cache)
-        .await;
+        let #w: &str = &#buf;
     }
 }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-pub use crate::key::KeyWriter;
+pub use crate::key::{KeyBuf, KeyWriter};
 use crate::strategy::simple::{Outcome, StoreAll, StoreOk};
 use crate::ttl::IntoTtl;
 

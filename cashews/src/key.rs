@@ -41,6 +41,10 @@ use crate::cache::Cache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pattern;
 
+pub use self::buf::KeyBuf;
+
+mod buf;
+
 /// A value that can be written into a cache key.
 ///
 /// Implemented for integers, `bool`, `char`, strings, `Option<T>` and
@@ -48,19 +52,20 @@ use crate::pattern;
 /// different text for different values, or two calls would share a key.
 ///
 /// ```
-/// use cashews::KeyArg;
+/// use cashews::{KeyArg, KeyBuf};
 ///
 /// struct UserId(u64);
 ///
 /// impl KeyArg for UserId {
-///     fn write_key(&self, out: &mut String) {
+///     fn write_key(&self, out: &mut KeyBuf) {
+///         out.push_str("u");
 ///         self.0.write_key(out);
 ///     }
 /// }
 ///
-/// let mut key = String::new();
+/// let mut key = KeyBuf::new();
 /// UserId(42).write_key(&mut key);
-/// assert_eq!(key, "42");
+/// assert_eq!(key.as_str(), "u42");
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be written into a cache key",
@@ -71,35 +76,35 @@ use crate::pattern;
 )]
 pub trait KeyArg {
     /// Appends this value to `out`.
-    fn write_key(&self, out: &mut String);
+    fn write_key(&self, out: &mut KeyBuf);
 }
 
 impl KeyArg for str {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         out.push_str(self);
     }
 }
 
 impl KeyArg for String {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         out.push_str(self);
     }
 }
 
 impl KeyArg for Cow<'_, str> {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         out.push_str(self);
     }
 }
 
 impl KeyArg for char {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         out.push(*self);
     }
 }
 
 impl KeyArg for bool {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         out.push_str(if *self { "true" } else { "false" });
     }
 }
@@ -107,66 +112,34 @@ impl KeyArg for bool {
 macro_rules! display_key_arg {
     ($($t:ty),*) => {$(
         impl KeyArg for $t {
-            fn write_key(&self, out: &mut String) {
-                // Writing to a String cannot fail.
+            fn write_key(&self, out: &mut KeyBuf) {
+                // Writing to a KeyBuf cannot fail.
                 let _ = write!(out, "{self}");
             }
         }
     )*};
 }
-display_key_arg!(u128, i128, f32, f64);
+display_key_arg!(f32, f64);
 
-/// Integers are written by hand: keys are built on every call, hits
+/// Integers go through `itoa`: keys are built on every call, hits
 /// included, and `fmt` machinery costs several times more.
 macro_rules! integer_key_arg {
     ($($t:ty),*) => {$(
         impl KeyArg for $t {
             #[inline]
-            fn write_key(&self, out: &mut String) {
-                #[allow(unused_comparisons)]
-                if *self < 0 {
-                    out.push('-');
-                }
-                write_decimal(self.unsigned_abs() as u64, out);
+            fn write_key(&self, out: &mut KeyBuf) {
+                out.push_str(itoa::Buffer::new().format(*self));
             }
         }
     )*};
 }
-integer_key_arg!(i8, i16, i32, i64, isize);
-
-macro_rules! unsigned_key_arg {
-    ($($t:ty),*) => {$(
-        impl KeyArg for $t {
-            #[inline]
-            fn write_key(&self, out: &mut String) {
-                write_decimal(*self as u64, out);
-            }
-        }
-    )*};
-}
-unsigned_key_arg!(u8, u16, u32, u64, usize);
-
-#[inline]
-fn write_decimal(mut n: u64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reserve(digits.len() - i);
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
-}
+integer_key_arg!(
+    i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize
+);
 
 impl<T: KeyArg> KeyArg for Option<T> {
     /// `None`, or `Some(value)`: distinct from every value written bare.
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         match self {
             None => out.push_str("None"),
             Some(v) => {
@@ -179,31 +152,31 @@ impl<T: KeyArg> KeyArg for Option<T> {
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for &T {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for &mut T {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for Box<T> {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for Rc<T> {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for Arc<T> {
-    fn write_key(&self, out: &mut String) {
+    fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
@@ -219,9 +192,7 @@ const HASH_HEX_LEN: usize = 32;
 /// assert_ne!(cashews::key::hash("a"), cashews::key::hash("b"));
 /// ```
 pub fn hash<A: KeyArg + ?Sized>(value: &A) -> String {
-    let mut text = String::new();
-    value.write_key(&mut text);
-    let digest = blake3::hash(text.as_bytes());
+    let digest = blake3::hash(written(value).as_bytes());
     let mut hex = digest.to_hex().to_string();
     hex.truncate(HASH_HEX_LEN);
     hex
@@ -243,109 +214,42 @@ enum Mode {
 /// Builds a key or a pattern; the code the attributes generate drives it.
 ///
 /// Not meant to be used by hand (build a `String`); public for the macros.
+///
+/// It writes into a [`KeyBuf`] that the caller owns, so that the key is
+/// built where it stays (in the decorated call's future): a key moved
+/// after it is written costs a store-forwarding stall per copy, which
+/// showed in the hit's cost (`benches/hot_paths.rs`, `key/*`).
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct KeyWriter {
-    out: String,
+pub struct KeyWriter<'a> {
+    out: &'a mut KeyBuf,
     mode: Mode,
 }
 
-/// What key writers on one thread share. One thread-local for both, since
-/// every key writer reads both, on every decorated call.
-struct Local {
+thread_local! {
     /// Set while [`probe`] polls a call: the wildcard mask for the key
     /// writer that the call creates first.
-    probe: Cell<Option<u64>>,
-    /// The buffer of the last [`Key`] dropped on this thread, for the next
-    /// key writer: a decorated call builds a key on every call, hits
-    /// included, and taking this buffer costs a fraction of a `malloc`
-    /// and `free` (measured in `benches/hot_paths.rs`, `key/*`). One slot
-    /// covers the common case; nested calls allocate.
-    spare: Cell<Option<String>>,
-}
-
-thread_local! {
-    static LOCAL: Local = const {
-        Local {
-            probe: Cell::new(None),
-            spare: Cell::new(None),
-        }
-    };
+    static PROBE: Cell<Option<u64>> = const { Cell::new(None) };
     /// Where the probed call leaves its cache and pattern.
     static PROBED: RefCell<Option<(Cache, String)>> = const { RefCell::new(None) };
 }
 
-/// Spare buffers longer than this are freed rather than kept.
-const SPARE_MAX: usize = 512;
-
-/// A finished cache key: derefs to `str`. Its buffer goes back to the
-/// thread's spare slot when it is dropped.
-///
-/// Not meant to be used by hand; public for the macros.
-#[doc(hidden)]
-pub struct Key(String);
-
-impl std::ops::Deref for Key {
-    type Target = str;
-
+impl<'a> KeyWriter<'a> {
+    /// The writer of a cached function's key into `out`. Inside [`probe`],
+    /// it writes the pattern of that key instead.
     #[inline]
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Key {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        if self.0.capacity() <= SPARE_MAX {
-            // `try_with`: a key dropped while the thread exits just frees.
-            let _ = LOCAL.try_with(|local| local.spare.set(Some(std::mem::take(&mut self.0))));
-        }
-    }
-}
-
-impl KeyWriter {
-    /// The writer of a cached function's key. Inside [`probe`], it writes
-    /// the pattern of that key instead.
-    #[inline]
-    pub fn new(capacity: usize) -> Self {
-        let (probe, spare) = LOCAL.with(|local| (local.probe.take(), local.spare.take()));
-        let mode = match probe {
+    pub fn new(out: &'a mut KeyBuf) -> Self {
+        let mode = match PROBE.with(Cell::take) {
             None => Mode::Key,
             Some(wildcards) => Mode::Probe(wildcards),
-        };
-        let out = match spare {
-            Some(mut spare) => {
-                spare.clear();
-                spare.reserve(capacity);
-                spare
-            }
-            None => String::with_capacity(capacity),
         };
         Self { out, mode }
     }
 
     /// The writer of an invalidation pattern.
-    pub fn pattern(capacity: usize) -> Self {
+    pub fn pattern(out: &'a mut KeyBuf) -> Self {
         Self {
-            out: String::with_capacity(capacity),
+            out,
             mode: Mode::Pattern,
         }
     }
@@ -405,18 +309,18 @@ impl KeyWriter {
     }
 
     #[inline]
-    fn value(&mut self, param: u32, escape_separator: bool, write: impl FnOnce(&mut String)) {
+    fn value(&mut self, param: u32, escape_separator: bool, write: impl FnOnce(&mut KeyBuf)) {
         let start = self.out.len();
         match self.mode {
             Mode::Probe(wildcards) if param < 64 && wildcards & (1 << param) != 0 => {
                 self.out.push('*');
                 return;
             }
-            _ => write(&mut self.out),
+            _ => write(self.out),
         }
         if escape_separator {
             escape_tail(
-                &mut self.out,
+                self.out,
                 start,
                 |c| matches!(c, ':' | '%'),
                 |c, out| {
@@ -426,7 +330,7 @@ impl KeyWriter {
         }
         if !matches!(self.mode, Mode::Key) {
             escape_tail(
-                &mut self.out,
+                self.out,
                 start,
                 |c| "*?[]\\".contains(c),
                 |c, out| {
@@ -437,35 +341,37 @@ impl KeyWriter {
         }
     }
 
-    /// The key. Inside [`probe`], hands the pattern and `cache` to the
-    /// prober and never completes: the call it belongs to does not run.
+    /// Whether the key is ready. Inside [`probe`], hands the pattern and
+    /// `cache` to the prober and returns `false`: the call it belongs to
+    /// must then never complete (the attributes await
+    /// `std::future::pending()`).
+    ///
+    /// Not `async`: an awaited `finish` would add its own state to every
+    /// decorated call's future.
     #[inline]
-    pub async fn finish(self, cache: &Cache) -> Key {
+    pub fn finish(self, cache: &Cache) -> bool {
         if let Mode::Probe(_) = self.mode {
-            PROBED.with(|p| *p.borrow_mut() = Some((cache.clone(), self.out)));
-            return std::future::pending().await;
+            let pattern = self.out.as_str().to_owned();
+            PROBED.with(|p| *p.borrow_mut() = Some((cache.clone(), pattern)));
+            return false;
         }
-        Key(self.out)
-    }
-
-    /// The finished invalidation pattern.
-    pub fn into_pattern(self) -> String {
-        self.out
+        true
     }
 }
 
 /// Rewrites the characters of `out[start..]` that `special` picks, only
 /// when there is one (the common case writes nothing and allocates nothing).
 fn escape_tail(
-    out: &mut String,
+    out: &mut KeyBuf,
     start: usize,
     special: impl Fn(char) -> bool,
-    replace: impl Fn(char, &mut String),
+    replace: impl Fn(char, &mut KeyBuf),
 ) {
     if !out[start..].contains(&special) {
         return;
     }
-    let tail = out.split_off(start);
+    let tail = out[start..].to_owned();
+    out.truncate(start);
     for c in tail.chars() {
         if special(c) {
             replace(c, out);
@@ -475,8 +381,8 @@ fn escape_tail(
     }
 }
 
-fn written<A: KeyArg + ?Sized>(value: &A) -> String {
-    let mut text = String::new();
+fn written<A: KeyArg + ?Sized>(value: &A) -> KeyBuf {
+    let mut text = KeyBuf::new();
     value.write_key(&mut text);
     text
 }
@@ -509,12 +415,12 @@ pub(crate) fn probe<F: Future>(call: F, wildcards: &[usize]) -> Result<(Cache, S
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            LOCAL.with(|local| local.probe.set(None));
+            PROBE.with(|p| p.set(None));
         }
     }
     let call = std::pin::pin!(call);
     let reset = Reset;
-    LOCAL.with(|local| local.probe.set(Some(mask)));
+    PROBE.with(|p| p.set(Some(mask)));
     let mut cx = Context::from_waker(Waker::noop());
     let poll = call.poll(&mut cx);
     drop(reset);
@@ -535,10 +441,10 @@ pub(crate) fn probe<F: Future>(call: F, wildcards: &[usize]) -> Result<(Cache, S
 mod tests {
     use super::*;
 
-    fn key(build: impl FnOnce(&mut KeyWriter)) -> String {
-        let mut w = KeyWriter::new(16);
-        build(&mut w);
-        w.out
+    fn key(build: impl FnOnce(&mut KeyWriter<'_>)) -> String {
+        let mut out = KeyBuf::new();
+        build(&mut KeyWriter::new(&mut out));
+        out.into_string()
     }
 
     #[test]
@@ -560,7 +466,7 @@ mod tests {
 
     #[test]
     fn options_are_distinct_from_bare_values() {
-        let mut out = String::new();
+        let mut out = KeyBuf::new();
         Some("None").write_key(&mut out);
         out.push('|');
         None::<&str>.write_key(&mut out);
@@ -577,15 +483,19 @@ mod tests {
             (-42, "-42"),
             (i64::MIN, "-9223372036854775808"),
         ] {
-            let mut out = String::new();
+            let mut out = KeyBuf::new();
             n.write_key(&mut out);
             assert_eq!(out, text);
         }
-        let mut out = String::new();
+        let mut out = KeyBuf::new();
         u64::MAX.write_key(&mut out);
         i8::MIN.write_key(&mut out);
         usize::MAX.write_key(&mut out);
-        assert_eq!(out, format!("{}{}{}", u64::MAX, i8::MIN, usize::MAX));
+        i128::MIN.write_key(&mut out);
+        assert_eq!(
+            out.as_str(),
+            format!("{}{}{}{}", u64::MAX, i8::MIN, usize::MAX, i128::MIN)
+        );
     }
 
     #[test]
@@ -602,11 +512,12 @@ mod tests {
 
     #[test]
     fn patterns_escape_values_but_keep_their_globs() {
-        let mut w = KeyWriter::pattern(8);
+        let mut out = KeyBuf::new();
+        let mut w = KeyWriter::pattern(&mut out);
         w.glob("user:");
         w.arg(0, "*?[");
         w.glob(":*");
-        let p = w.into_pattern();
+        let p = out.into_string();
         assert_eq!(p, r"user:\*\?\[:*");
         assert!(pattern::glob_match(&p, "user:*?[:orders"));
         assert!(!pattern::glob_match(&p, "user:alice:orders"));
@@ -614,15 +525,13 @@ mod tests {
 
     #[test]
     fn a_probe_turns_the_key_into_a_pattern_with_wildcards() {
-        LOCAL.with(|local| local.probe.set(Some(0b10)));
-        let mut w = KeyWriter::new(8);
-        assert!(
-            LOCAL.with(|local| local.probe.get()).is_none(),
-            "the probe is taken once"
-        );
+        PROBE.with(|p| p.set(Some(0b10)));
+        let mut out = KeyBuf::new();
+        let mut w = KeyWriter::new(&mut out);
+        assert!(PROBE.with(Cell::get).is_none(), "the probe is taken once");
         w.text("m::f*");
         w.named(0, ":a:", "x*");
         w.named(1, ":b:", &7u32);
-        assert_eq!(w.out, r"m::f\*:a:x\*:b:*");
+        assert_eq!(w.out.as_str(), r"m::f\*:a:x\*:b:*");
     }
 }

@@ -17,7 +17,7 @@
 //!   never exceeds `size`.
 //! - Time is tokio's clock, so tests can pause and advance it. Expired entries
 //!   are never returned and are swept every `check_interval`. Hits check a
-//!   cheaper clock first (see [`deadline`]).
+//!   cheaper clock first (see `memory/deadline.rs`).
 //! - An entry keeps the first value decoded from it (a *memo*), so repeat
 //!   hits of a decorated function clone a ready value instead of
 //!   deserializing bytes; the bytes stay the source of truth, and any write
