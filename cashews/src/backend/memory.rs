@@ -16,8 +16,11 @@
 //! - Room is reserved before a new key goes in, so the number of entries
 //!   never exceeds `size`.
 //! - Time is tokio's clock, so tests can pause and advance it. Expired entries
-//!   are never returned and are swept every `check_interval`. Hits check a
-//!   cheaper clock first (see `memory/deadline.rs`).
+//!   are never returned and are swept every `check_interval`. Hits check the
+//!   kernel's coarse clock first and tokio's only in an entry's last second
+//!   (see `memory/deadline.rs`), so pause the clock before writing entries
+//!   (as `start_paused` does): one written while the clock ran keeps
+//!   counting real time on the hit path until its last second.
 //! - An entry keeps the first value decoded from it (a *memo*), so repeat
 //!   hits of a decorated function clone a ready value instead of
 //!   deserializing bytes; the bytes stay the source of truth, and any write
