@@ -281,54 +281,38 @@ where
         Some(None) => true,
         None => false,
     };
-    Either::Right(Box::pin(read_or_call(cache, key, read_already, options, f)))
-}
-
-/// [`cache`] after the memory fast path: a remote read unless the value is
-/// known missing, then the call, under single flight when protected.
-async fn read_or_call<R, M, T, C, F, Fut>(
-    cache: &Cache,
-    key: &str,
-    read_already: bool,
-    options: &Options<T, C>,
-    f: F,
-) -> R
-where
-    R: Outcome<M>,
-    R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
-    T: TtlPolicy<R::Value>,
-    C: Condition<R::Value>,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = R>,
-{
-    if !read_already && let Some(value) = read(cache, key).await {
-        return R::from_value(value);
-    }
-    let leader = if options.protected {
-        match single_flight::join::<R::Value>(cache.id(), key).await {
-            Turn::Shared(value) => return R::from_value(value),
-            Turn::Lead(leader) => {
-                // The previous leader may have stored the value between our
-                // miss and our turn.
-                if let Some(value) = read::<R::Value>(cache, key).await {
-                    leader.share(value.clone());
-                    return R::from_value(value);
+    // A remote read unless the value is known missing, then the call, under
+    // single flight when protected.
+    Either::Right(Box::pin(async move {
+        if !read_already && let Some(value) = read(cache, key).await {
+            return R::from_value(value);
+        }
+        let leader = if options.protected {
+            match single_flight::join::<R::Value>(cache.id(), key).await {
+                Turn::Shared(value) => return R::from_value(value),
+                Turn::Lead(leader) => {
+                    // The previous leader may have stored the value between
+                    // our miss and our turn.
+                    if let Some(value) = read::<R::Value>(cache, key).await {
+                        leader.share(value.clone());
+                        return R::from_value(value);
+                    }
+                    Some(leader)
                 }
-                Some(leader)
+                Turn::Alone => None,
             }
-            Turn::Alone => None,
+        } else {
+            None
+        };
+        let result = f().await;
+        if let Some(value) = result.value() {
+            store(cache, key, options, value).await;
+            if let Some(leader) = leader {
+                leader.share(value.clone());
+            }
         }
-    } else {
-        None
-    };
-    let result = f().await;
-    if let Some(value) = result.value() {
-        store(cache, key, options, value).await;
-        if let Some(leader) = leader {
-            leader.share(value.clone());
-        }
-    }
-    result
+        result
+    }))
 }
 
 #[inline]
