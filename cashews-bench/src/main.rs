@@ -19,7 +19,7 @@ mod servers;
 mod stampede;
 
 use measure::Effort;
-use report::{Report, Rhs, Target};
+use report::{Bound, Report, Rhs, Target};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -123,96 +123,97 @@ fn start(
 }
 
 fn targets() -> Vec<Target> {
+    use Bound::{AtLeast, AtMost};
     use Rhs::{Figure, Value};
     let work = stampede::WORK.as_millis() as f64;
     vec![
-        Target::at_most(
+        Target::new(
             "memory hit: decorated vs cached",
             "memory_hit/cashews_decorated",
             Figure("memory_hit/cached"),
-            1.0,
+            AtMost(1.0),
         ),
         // Not one of the targets: the same comparison with cached
         // checking a TTL too, as the decorated function does.
-        Target::at_most(
+        Target::new(
             "memory hit: decorated vs cached with the same TTL",
             "memory_hit/cashews_decorated",
             Figure("memory_hit/cached_timed"),
-            1.0,
+            AtMost(1.0),
         ),
-        Target::at_most(
+        Target::new(
             "memory hit: decorated vs Mutex<HashMap> floor",
             "memory_hit/cashews_decorated",
             Figure("memory_hit/mutex_hashmap"),
-            2.5,
+            AtMost(2.5),
         ),
-        Target::at_most(
+        Target::new(
             "memory hit: decorated vs moka",
             "memory_hit/cashews_decorated",
             Figure("memory_hit/moka"),
-            1.0,
+            AtMost(1.0),
         ),
-        Target::at_most(
+        Target::new(
             "memory per entry: cashews vs moka",
             "memory_per_entry/cashews",
             Figure("memory_per_entry/moka"),
-            1.0,
+            AtMost(1.0),
         ),
-        Target::at_least(
+        Target::new(
             "hit throughput: 2 threads vs 1",
             "scaling/hits_2_thread",
             Figure("scaling/hits_1_thread"),
-            1.6,
+            AtLeast(1.6),
         ),
-        Target::at_most(
+        Target::new(
             "redis hit: decorated vs raw GET, latency",
             "redis/cashews_decorated",
             Figure("redis/raw"),
-            1.1,
+            AtMost(1.1),
         ),
-        Target::at_least(
+        Target::new(
             "redis hit: decorated vs raw GET, 64 tasks ops/s",
             "redis/cashews_decorated_64_tasks",
             Figure("redis/raw_64_tasks"),
-            0.9,
+            AtLeast(0.9),
         ),
-        Target::at_most(
+        Target::new(
             "memcached hit: decorated vs raw mg, latency",
             "memcached/cashews_decorated",
             Figure("memcached/raw"),
-            1.1,
+            AtMost(1.1),
         ),
-        Target::at_least(
+        Target::new(
             "memcached hit: decorated vs raw mg, 64 tasks ops/s",
             "memcached/cashews_decorated_64_tasks",
             Figure("memcached/raw_64_tasks"),
-            0.9,
+            AtLeast(0.9),
         ),
         // Absolute targets: executions against one, wall time against the
         // function's own 50 ms.
-        Target::at_most(
+        Target::new(
             "stampede protected: runs of fn for 1000 callers",
             "stampede/protected_calls",
             Value(1.0),
-            1.0,
+            AtMost(1.0),
         ),
-        Target::at_most(
+        Target::new(
             "stampede locked mem://: runs of fn for 1000 callers",
             "stampede/locked_memory_calls",
             Value(1.0),
-            1.0,
+            AtMost(1.0),
         ),
-        Target::at_most(
+        Target::new(
             "stampede locked redis x2: runs of fn for 1000 callers",
             "stampede/locked_redis_calls",
             Value(1.0),
-            1.0,
+            AtMost(1.0),
         ),
-        Target::at_most(
+        Target::new(
             "stampede locked redis x2: wall time vs fn's 50 ms",
             "stampede/locked_redis_ms",
             Value(work),
-            2.0,
+            AtMost(2.0),
         ),
     ]
 }

@@ -54,33 +54,13 @@ impl std::fmt::Display for Bound {
 }
 
 impl Target {
-    /// `lhs / rhs <= limit`.
-    pub(crate) const fn at_most(
-        what: &'static str,
-        lhs: &'static str,
-        rhs: Rhs,
-        limit: f64,
-    ) -> Self {
+    /// `lhs / rhs` within `bound`.
+    pub(crate) const fn new(what: &'static str, lhs: &'static str, rhs: Rhs, bound: Bound) -> Self {
         Self {
             what,
             lhs,
             rhs,
-            bound: Bound::AtMost(limit),
-        }
-    }
-
-    /// `lhs / rhs >= limit`.
-    pub(crate) const fn at_least(
-        what: &'static str,
-        lhs: &'static str,
-        rhs: Rhs,
-        limit: f64,
-    ) -> Self {
-        Self {
-            what,
-            lhs,
-            rhs,
-            bound: Bound::AtLeast(limit),
+            bound,
         }
     }
 }
@@ -144,7 +124,7 @@ impl Report {
                     "{}",
                     json!({"bench": format!("ratio/{}", t.what), "value": round(ratio), "unit": "ratio",
                            "lhs": t.lhs, "rhs": rhs, "limit": t.bound.limit(),
-                           "holds": ok})
+                           "bound": t.bound.to_string(), "holds": ok})
                 );
             }
         }
