@@ -159,14 +159,7 @@ impl MemoryBackend {
     /// The hit path of typed gets: the value is decoded straight from the map.
     #[inline]
     pub(crate) fn read<R>(&self, key: &str, read: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        let s = &*self.store;
-        let map = s.map.pin();
-        let entry = map.get(key)?;
-        if !entry.live_now() {
-            return None;
-        }
-        entry.touch();
-        Some(read(&entry.value))
+        self.hit(key, |entry| read(&entry.value))
     }
 
     /// Like [`read`](Self::read) for a typed value, through the entry's memo:
@@ -179,28 +172,36 @@ impl MemoryBackend {
         codec: u64,
         decode: impl FnOnce(&[u8]) -> Option<T>,
     ) -> Option<T> {
-        let s = &*self.store;
-        let map = s.map.pin();
+        self.hit(key, |entry| {
+            if let Some(memo) = entry.memo.get()
+                && memo.codec == codec
+                && let Some(value) = memo.value.downcast_ref::<T>()
+            {
+                return Some(value.clone());
+            }
+            let value = decode(&entry.value)?;
+            if entry.memo.get().is_none() {
+                // Losing a race to set it is fine: the winner decoded the same bytes.
+                let _ = entry.memo.set(Box::new(Memo {
+                    codec,
+                    value: Box::new(value.clone()),
+                }));
+            }
+            Some(value)
+        })
+        .flatten()
+    }
+
+    /// Calls `f` with the live entry of `key`, marking the hit.
+    #[inline]
+    fn hit<R>(&self, key: &str, f: impl FnOnce(&Entry) -> R) -> Option<R> {
+        let map = self.store.map.pin();
         let entry = map.get(key)?;
         if !entry.live_now() {
             return None;
         }
         entry.touch();
-        if let Some(memo) = entry.memo.get()
-            && memo.codec == codec
-            && let Some(value) = memo.value.downcast_ref::<T>()
-        {
-            return Some(value.clone());
-        }
-        let value = decode(&entry.value)?;
-        if entry.memo.get().is_none() {
-            // Losing a race to set it is fine: the winner decoded the same bytes.
-            let _ = entry.memo.set(Box::new(Memo {
-                codec,
-                value: Box::new(value.clone()),
-            }));
-        }
-        Some(value)
+        Some(f(entry))
     }
 
     /// How many entries the map holds right now, expired ones not yet swept
