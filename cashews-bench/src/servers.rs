@@ -54,8 +54,8 @@ pub(crate) fn redis() -> Result<Server, String> {
     start(
         "redis-server",
         "redis://127.0.0.1:{port}/",
-        "PING\r\n",
-        "+PONG",
+        "INFO server\r\n",
+        "process_id:",
         |port, dir| {
             vec![
                 "--port".into(),
@@ -78,8 +78,8 @@ pub(crate) fn memcached() -> Result<Server, String> {
     start(
         "memcached",
         "memcached://127.0.0.1:{port}",
-        "version\r\n",
-        "VERSION",
+        "stats\r\n",
+        "STAT pid ",
         |port, _| {
             let mut args: Vec<String> = ["-l", "127.0.0.1", "-p", &port.to_string(), "-U", "0"]
                 .map(str::to_owned)
@@ -94,12 +94,14 @@ pub(crate) fn memcached() -> Result<Server, String> {
 }
 
 /// Starts `program` with `args(port, dir)` and waits until it answers
-/// `probe` with a line starting with `answer`. `url` has `{port}` in it.
+/// `probe` with `pid_field` followed by its own process id: another
+/// process's server that took the port first would answer there too, while
+/// ours exits. `url` has `{port}` in it.
 fn start(
     program: &str,
     url: &str,
     probe: &str,
-    answer: &str,
+    pid_field: &str,
     args: impl Fn(u16, &str) -> Vec<String>,
 ) -> Result<Server, String> {
     let mut last = String::new();
@@ -138,9 +140,10 @@ fn start(
             _dir: dir,
             url: url.replace("{port}", &port.to_string()),
         };
+        let ours = format!("{pid_field}{}\r\n", server.child.id());
         let deadline = Instant::now() + READY_WITHIN;
         while Instant::now() < deadline {
-            if ask(port, probe).is_some_and(|line| line.starts_with(answer)) {
+            if ask(port, probe).is_some_and(|answer| answer.contains(&ours)) {
                 return Ok(server);
             }
             if server.child.try_wait().ok().flatten().is_some() {
@@ -162,14 +165,14 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Sends `request` and returns the first bytes of the answer, if any.
+/// Sends `request` and returns the start of the answer (one read), if any.
 fn ask(port: u16, request: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_millis(200)))
         .ok()?;
     stream.write_all(request.as_bytes()).ok()?;
-    let mut buf = [0; 64];
+    let mut buf = [0; 4096];
     let n = stream.read(&mut buf).ok()?;
     Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
