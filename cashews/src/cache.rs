@@ -436,7 +436,7 @@ impl Cache {
     }
 
     async fn get_remote<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let bytes = self.settle("get", key, self.backend().get(key).await)?;
+        let bytes = self.settle("get", key, self.inner.backend.get(key).await)?;
         Ok(bytes.and_then(|b| self.decode(key, &b)))
     }
 
