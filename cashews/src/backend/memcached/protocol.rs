@@ -19,8 +19,14 @@ pub(super) struct Requests {
 
 impl Requests {
     fn line(&mut self, command: &str, key: &str, flags: &str) {
-        // Keys reaching here are safe tokens (see `storage_key`).
-        let _ = write!(Text(&mut self.buf), "{command} {key}");
+        // Keys reaching here are safe tokens (see `storage_key`). Copied
+        // rather than `write!`: the formatting machinery cost a tenth of
+        // the client's instructions for a `get` (callgrind).
+        self.buf
+            .reserve(command.len() + key.len() + flags.len() + 4);
+        self.buf.extend_from_slice(command.as_bytes());
+        self.buf.push(b' ');
+        self.buf.extend_from_slice(key.as_bytes());
         if !flags.is_empty() {
             self.buf.push(b' ');
             self.buf.extend_from_slice(flags.as_bytes());

@@ -63,10 +63,19 @@ impl Server {
 
     /// Sends `requests` and reads one reply for each, within `socket_timeout`.
     pub(super) async fn exchange(&self, command: &str, requests: &Requests) -> Result<Vec<Reply>> {
-        // The semaphore is never closed, so this only fails by timing out.
-        let _permit = tokio::time::timeout(self.socket_timeout, self.in_flight.acquire())
-            .await
-            .map_err(|_| self.error(command, Failure::Timeout))?;
+        // A permit at once, or one within the timeout: `timeout` reads the
+        // clock and sets up a timer, a cost better spent only when requests
+        // have to queue. The semaphore is never closed, so waiting only
+        // fails by timing out.
+        let _permit = match self.in_flight.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                match tokio::time::timeout(self.socket_timeout, self.in_flight.acquire()).await {
+                    Ok(Ok(permit)) => permit,
+                    _ => return Err(self.error(command, Failure::Timeout)),
+                }
+            }
+        };
         let (mut conn, reused) = self.checkout(command).await?;
         let exchange = async {
             conn.send(requests).await?;
