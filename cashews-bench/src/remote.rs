@@ -56,11 +56,16 @@ type Call<'a> = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = ()> + 'a>> + 'a>;
 type Task = Box<dyn Fn(usize, Instant) -> Pin<Box<dyn Future<Output = u64> + Send>>>;
 
 /// A round trip costs about a hundred in-memory hits: fewer calls per
-/// repetition keep these rows to seconds, not minutes.
+/// repetition keep these rows to seconds, not minutes. And shorter turns,
+/// three times as many: this VM's speed drifts over seconds, and the
+/// shorter each peer's turn, the more alike the spells the peers get (the
+/// ratios of 0.4 s turns moved by ±0.1 from run to run, of 0.13 s turns by
+/// about half that).
 fn round_trips(effort: Effort) -> Effort {
     Effort {
-        iters: (effort.iters / 30).max(20),
-        ..effort
+        iters: (effort.iters / 90).max(20),
+        reps: effort.reps * 3,
+        window: effort.window / 3,
     }
 }
 
