@@ -28,7 +28,12 @@ type Slot<V> = tokio::sync::Mutex<Option<V>>;
 /// backend's map is: every miss hashes its key here three times, and
 /// SipHash made that a visible share of a miss (cashews-bench,
 /// `memory_miss`).
-type Flights = Mutex<HashMap<(usize, String), Flight, foldhash::fast::RandomState>>;
+type Flights = Mutex<HashMap<FlightId, Flight, foldhash::fast::RandomState>>;
+
+/// A flight's cache and key. The key is shared with the flight's members,
+/// which find their flight again when they leave: one allocation per miss
+/// rather than one per use.
+type FlightId = (usize, Arc<str>);
 
 struct Flight {
     /// A `Slot<V>`; its value type is known only to the callers, hence `Any`.
@@ -56,12 +61,31 @@ pub(crate) enum Turn<V: Send + 'static> {
 pub(crate) struct Leader<V: Send + 'static> {
     slot: OwnedMutexGuard<Option<V>>,
     _member: Member,
+    first: bool,
 }
 
-impl<V: Send + 'static> Leader<V> {
-    /// Hands a value to the callers waiting for this key.
-    pub(crate) fn share(mut self, value: V) {
-        *self.slot = Some(value);
+impl<V: Clone + Send + 'static> Leader<V> {
+    /// Whether another caller led this flight before this one (and ended
+    /// without a value to share). It may have stored one all the same, so
+    /// a cache is worth reading again; the first leader, who started the
+    /// flight right after its own miss, can skip that read.
+    pub(crate) fn follows_another(&self) -> bool {
+        !self.first
+    }
+
+    /// Hands a clone of `value` to the callers waiting for this key, if
+    /// any: most misses have no company, and the clone would be thrown
+    /// away with the flight.
+    ///
+    /// A caller that joins just after this looks finds the slot empty and
+    /// leads in turn, as after a leader without a value: callers store
+    /// before they share, so its read of the cache finds the value.
+    pub(crate) fn share(mut self, value: &V) {
+        // The flight's map entry holds the slot once, and this guard once:
+        // any other reference is a caller waiting for it.
+        if Arc::strong_count(OwnedMutexGuard::mutex(&self.slot)) > 2 {
+            *self.slot = Some(value.clone());
+        }
     }
 }
 
@@ -72,23 +96,22 @@ pub(crate) async fn join<V>(scope: usize, key: &str) -> Turn<V>
 where
     V: Clone + Send + 'static,
 {
-    let (member, slot) = {
+    let (member, slot, first) = {
+        let id: FlightId = (scope, Arc::from(key));
         let mut flights = FLIGHTS.lock();
-        let flight = flights
-            .entry((scope, key.to_owned()))
-            .or_insert_with(|| Flight {
+        let mut first = false;
+        let flight = flights.entry(id.clone()).or_insert_with(|| {
+            first = true;
+            Flight {
                 slot: Arc::new(Slot::<V>::new(None)),
                 members: 0,
-            });
+            }
+        });
         let Ok(slot) = Arc::clone(&flight.slot).downcast::<Slot<V>>() else {
             return Turn::Alone;
         };
         flight.members += 1;
-        let member = Member {
-            scope,
-            key: key.to_owned(),
-        };
-        (member, slot)
+        (Member { id }, slot, first)
     };
     let slot = slot.lock_owned().await;
     match &*slot {
@@ -96,6 +119,7 @@ where
         None => Turn::Lead(Leader {
             slot,
             _member: member,
+            first,
         }),
     }
 }
@@ -105,18 +129,16 @@ where
 /// A `Drop` guard so that a caller cancelled or unwinding at any point
 /// still leaves, and the map never keeps finished flights.
 struct Member {
-    scope: usize,
-    key: String,
+    id: FlightId,
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
         let mut flights = FLIGHTS.lock();
-        let id = (self.scope, std::mem::take(&mut self.key));
-        if let Some(flight) = flights.get_mut(&id) {
+        if let Some(flight) = flights.get_mut(&self.id) {
             flight.members -= 1;
             if flight.members == 0 {
-                flights.remove(&id);
+                flights.remove(&self.id);
             }
         }
     }
@@ -142,9 +164,33 @@ mod tests {
             }
         });
         tokio::task::yield_now().await;
-        leader.share(7);
+        leader.share(&7);
         assert_eq!(waiter.await.unwrap(), 7);
         assert_eq!(in_flight(1), 0);
+    }
+
+    /// Counts its clones.
+    #[derive(Debug)]
+    struct Counted;
+
+    static CLONES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            CLONES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Counted
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_alone_neither_reads_again_nor_clones() {
+        let Turn::Lead(leader) = join::<Counted>(6, "k").await else {
+            panic!("the first caller leads");
+        };
+        assert!(!leader.follows_another(), "it started the flight");
+        leader.share(&Counted);
+        assert_eq!(CLONES.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(in_flight(6), 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -156,12 +202,17 @@ mod tests {
             std::future::pending::<()>().await;
         });
         tokio::task::yield_now().await;
-        let waiter = tokio::spawn(async { matches!(join::<u32>(2, "k").await, Turn::Lead(_)) });
+        let waiter = tokio::spawn(async {
+            match join::<u32>(2, "k").await {
+                Turn::Lead(leader) => leader.follows_another(),
+                _ => false,
+            }
+        });
         tokio::task::yield_now().await;
         leader.abort();
         assert!(
             waiter.await.unwrap(),
-            "the waiter leads once the leader is gone"
+            "the waiter leads once the leader is gone, and knows it follows one"
         );
         assert_eq!(in_flight(2), 0);
     }

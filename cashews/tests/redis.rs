@@ -397,3 +397,27 @@ async fn rate_limits_take_one_round_trip_each() {
         "one script call per admission, the refusals and the ban included"
     );
 }
+
+#[tokio::test]
+async fn a_miss_reads_once_and_a_hit_is_one_get() {
+    use cashews::strategy::simple::{Options, StoreAll, cache as cached};
+    let server = RedisServer::start().await;
+    let cache = Cache::from_url(&server.url()).unwrap();
+    let options = Options::new(60);
+    let monitor = Monitor::start(server.port).await;
+    for _ in 0..2 {
+        let v: u32 = cached(&cache, "once", StoreAll, &options, || async { 7 }).await;
+        assert_eq!(v, 7);
+    }
+    let mut raw = server.raw().await;
+    let _: String = redis::cmd("ECHO")
+        .arg("end-of-test")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        monitor.until("end-of-test").await,
+        ["get", "set", "get"],
+        "the miss's first leader reads once, then stores; the hit reads"
+    );
+}

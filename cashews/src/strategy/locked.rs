@@ -135,7 +135,7 @@ where
     };
     let share = |value: &T| {
         if let Some(leader) = leader {
-            leader.share(value.clone());
+            leader.share(value);
         }
     };
     match acquire::<T>(cache, key, options).await {

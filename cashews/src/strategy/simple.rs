@@ -291,10 +291,12 @@ where
             match single_flight::join::<R::Value>(cache.id(), key).await {
                 Turn::Shared(value) => return R::from_value(value),
                 Turn::Lead(leader) => {
-                    // The previous leader may have stored the value between
+                    // A previous leader may have stored the value between
                     // our miss and our turn.
-                    if let Some(value) = read::<R::Value>(cache, key).await {
-                        leader.share(value.clone());
+                    if leader.follows_another()
+                        && let Some(value) = read::<R::Value>(cache, key).await
+                    {
+                        leader.share(&value);
                         return R::from_value(value);
                     }
                     Some(leader)
@@ -308,7 +310,7 @@ where
         if let Some(value) = result.value() {
             store(cache, key, options, value).await;
             if let Some(leader) = leader {
-                leader.share(value.clone());
+                leader.share(value);
             }
         }
         result
