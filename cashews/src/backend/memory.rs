@@ -375,21 +375,24 @@ impl Store {
         let mut budget = ring.len() * 2 + 1;
         while let Some(key) = ring.pop_front() {
             budget -= 1;
-            let Some((stored, entry)) = map.get_key_value(&*key) else {
-                continue;
-            };
-            if !Arc::ptr_eq(stored, &key) {
-                continue;
+            let second_chance = budget > 0;
+            // One lookup, not a read then a removal: the ring's own entry
+            // (not a newer one under the same key, which has its own place
+            // in the ring) goes, unless it was used since the hand last
+            // passed it.
+            let removal = map.remove_if(&*key, |k, e| {
+                Arc::ptr_eq(k, &key)
+                    && !(second_chance && e.accessed.swap(false, Ordering::Relaxed))
+            });
+            match removal {
+                Ok(Some(_)) => {
+                    self.len.fetch_sub(1, Ordering::AcqRel);
+                    return true;
+                }
+                Err((stored, _)) if Arc::ptr_eq(stored, &key) => ring.push_back(key),
+                // Gone already, or replaced.
+                Ok(None) | Err(_) => {}
             }
-            if entry.accessed.swap(false, Ordering::Relaxed) && budget > 0 {
-                ring.push_back(key);
-                continue;
-            }
-            drop(ring);
-            if let Ok(Some(_)) = map.remove_if(&*key, |k, _| Arc::ptr_eq(k, &key)) {
-                self.len.fetch_sub(1, Ordering::AcqRel);
-            }
-            return true;
         }
         false
     }
