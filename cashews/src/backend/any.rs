@@ -63,7 +63,7 @@ impl AnyBackend {
     /// (callgrind, `cashews-bench`'s Redis rows).
     ///
     /// Not memcached: its request future (a timeout, a pooled connection,
-    /// a reply parser) is about 600 bytes, and inline here it makes the
+    /// a reply parser) is about 750 bytes, and inline here it makes the
     /// decorated hit's own box larger than glibc's per-thread cache
     /// serves (1 KiB), which cost more than the box it saves.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>> {

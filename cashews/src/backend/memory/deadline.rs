@@ -6,10 +6,11 @@
 //! decorated hit. Linux's `CLOCK_MONOTONIC_COARSE` is the same clock as of
 //! the last timer tick and takes 7 to 11 ns (measured on the VM of the
 //! README's table, through glibc: rustix's own vDSO reader was no faster
-//! and crashes programs run under valgrind). It lags the precise clock by a few ticks at most, so it can only
-//! prove an entry live while the entry's end is well ahead: each deadline
-//! keeps a coarse instant before which the entry is surely live, [`MARGIN`]
-//! short of its end, and the hit path reads the precise clock only after it.
+//! and crashes programs run under valgrind). It lags the precise clock by a
+//! few ticks at most, so it can only prove an entry live while the entry's
+//! end is well ahead: each deadline keeps a coarse instant before which the
+//! entry is surely live, [`MARGIN`] short of its end, and the hit path
+//! reads the precise clock only after it.
 //!
 //! Under paused tokio time the coarse clock says nothing about tokio's, so
 //! an entry written while tokio's clock stands still gets no coarse instant
