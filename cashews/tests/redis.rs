@@ -326,8 +326,8 @@ async fn tls_child() {
     );
 }
 
-/// The commands clients sent, as `MONITOR` shows them, from now until a
-/// client sends `ECHO <mark>` (commands run by scripts are left out).
+/// The commands clients sent, as `MONITOR` shows them, from its start
+/// until [`Monitor::commands`] (commands run by scripts are left out).
 struct Monitor {
     lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::TcpStream>>,
 }
@@ -344,7 +344,19 @@ impl Monitor {
         Self { lines }
     }
 
-    /// Each command's name, up to the mark.
+    /// Each command's name until now: a raw client sends `ECHO <mark>`,
+    /// and the stream is read up to it.
+    async fn commands(self, server: &RedisServer) -> Vec<String> {
+        const MARK: &str = "end-of-test";
+        let mut raw = server.raw().await;
+        let _: String = redis::cmd("ECHO")
+            .arg(MARK)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        self.until(MARK).await
+    }
+
     async fn until(mut self, mark: &str) -> Vec<String> {
         let mut commands = Vec::new();
         while let Some(line) = self.lines.next_line().await.unwrap() {
@@ -384,15 +396,9 @@ async fn rate_limits_take_one_round_trip_each() {
         admitted.push(fixed.admit(&cache, "api:f").await.unwrap());
         admitted.push(sliding.admit(&cache, "api:s").await.unwrap());
     }
-    let mut raw = server.raw().await;
-    let _: String = redis::cmd("ECHO")
-        .arg("end-of-test")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
     assert_eq!(admitted, [true, true, true, true, false, false]);
     assert_eq!(
-        monitor.until("end-of-test").await,
+        monitor.commands(&server).await,
         ["evalsha"; 6],
         "one script call per admission, the refusals and the ban included"
     );
@@ -409,14 +415,8 @@ async fn a_miss_reads_once_and_a_hit_is_one_get() {
         let v: u32 = cached(&cache, "once", StoreAll, &options, || async { 7 }).await;
         assert_eq!(v, 7);
     }
-    let mut raw = server.raw().await;
-    let _: String = redis::cmd("ECHO")
-        .arg("end-of-test")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
     assert_eq!(
-        monitor.until("end-of-test").await,
+        monitor.commands(&server).await,
         ["get", "set", "get"],
         "the miss's first leader reads once, then stores; the hit reads"
     );
