@@ -333,9 +333,9 @@ struct Monitor {
 }
 
 impl Monitor {
-    async fn start(port: u16) -> Self {
+    async fn start(server: &RedisServer) -> Self {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
             .await
             .unwrap();
         stream.write_all(b"MONITOR\r\n").await.unwrap();
@@ -346,7 +346,7 @@ impl Monitor {
 
     /// Each command's name until now: a raw client sends `ECHO <mark>`,
     /// and the stream is read up to it.
-    async fn commands(self, server: &RedisServer) -> Vec<String> {
+    async fn commands(mut self, server: &RedisServer) -> Vec<String> {
         const MARK: &str = "end-of-test";
         let mut raw = server.raw().await;
         let _: String = redis::cmd("ECHO")
@@ -354,10 +354,6 @@ impl Monitor {
             .query_async(&mut raw)
             .await
             .unwrap();
-        self.until(MARK).await
-    }
-
-    async fn until(mut self, mark: &str) -> Vec<String> {
         let mut commands = Vec::new();
         while let Some(line) = self.lines.next_line().await.unwrap() {
             // `+1700000000.123456 [0 127.0.0.1:5000] "evalsha" "…" …`, or
@@ -369,7 +365,7 @@ impl Monitor {
                 continue;
             }
             let name = command.split('"').nth(1).unwrap_or_default().to_lowercase();
-            if name == "echo" && command.contains(mark) {
+            if name == "echo" && command.contains(MARK) {
                 return commands;
             }
             commands.push(name);
@@ -390,7 +386,7 @@ async fn rate_limits_take_one_round_trip_each() {
     // Load both scripts first, so that every call below is one EVALSHA.
     fixed.admit(&cache, "warm:f").await.unwrap();
     sliding.admit(&cache, "warm:s").await.unwrap();
-    let monitor = Monitor::start(server.port).await;
+    let monitor = Monitor::start(&server).await;
     let mut admitted = Vec::new();
     for _ in 0..3 {
         admitted.push(fixed.admit(&cache, "api:f").await.unwrap());
@@ -410,7 +406,7 @@ async fn a_miss_reads_once_and_a_hit_is_one_get() {
     let server = RedisServer::start().await;
     let cache = Cache::from_url(&server.url()).unwrap();
     let options = Options::new(60);
-    let monitor = Monitor::start(server.port).await;
+    let monitor = Monitor::start(&server).await;
     for _ in 0..2 {
         let v: u32 = cached(&cache, "once", StoreAll, &options, || async { 7 }).await;
         assert_eq!(v, 7);
