@@ -289,13 +289,11 @@ where
 /// protected.
 ///
 /// A function of its own, never inlined, so that `cache` stays small
-/// enough to be inlined into each decorated function. With the boxed
-/// future built in its body, `cache` was an out-of-line call and a hit's
-/// value went back to the caller through memory: a hit through `cache`
-/// took 25 to 30 ns more than `get_cloned` of the same key, and takes 5 to
-/// 10 ns more since this split (a timing loop of both, about 60 and 90 ns
-/// on the README's VM; the decorated hit in `cashews-bench` went from 92
-/// to 96 ns to 86 to 93, in alternating runs).
+/// enough to be inlined into each decorated function. Built in `cache`'s
+/// body, this boxed future made `cache` an out-of-line call whose hit came
+/// back to the caller through memory: 25 to 30 ns over `get_cloned` of the
+/// same key, against 5 to 10 ns since (a timing loop on the README's VM).
+/// Its bounds repeat `cache`'s, which Rust has no way to name once.
 #[inline(never)]
 fn rest<'a, R, M, T, C, F, Fut>(
     cache: &'a Cache,
