@@ -243,6 +243,37 @@ async fn signed_values_tampered_with_on_the_server_read_as_misses() {
     assert_eq!(signed.stats().backend_failures, 0);
 }
 
+#[tokio::test]
+async fn a_key_of_another_type_is_an_error_and_the_connection_lives_on() {
+    let server = RedisServer::start().await;
+    let strict = Cache::from_url(&format!("{}?safe=0", server.url())).unwrap();
+    let safe = Cache::from_url(&server.url()).unwrap();
+    let mut raw = server.raw().await;
+    let _: () = redis::cmd("RPUSH")
+        .arg("queue")
+        .arg("job")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    let e = strict.get::<String>("queue").await.unwrap_err();
+    assert!(e.is_backend_failure(), "{e}");
+    assert!(
+        e.to_string().contains("redis GET") && e.to_string().contains("WRONGTYPE"),
+        "{e}"
+    );
+    // A server's error leaves the connection up.
+    strict.set("user:1", &"Ada", 60).await.unwrap();
+    assert_eq!(
+        strict.get::<String>("user:1").await.unwrap().as_deref(),
+        Some("Ada")
+    );
+
+    // Safe mode answers a miss, and counts the failure.
+    assert_eq!(safe.get::<String>("queue").await.unwrap(), None);
+    assert_eq!(safe.stats().backend_failures, 1);
+}
+
 /// Where the TLS child test finds its server.
 const TLS_URL: &str = "CASHEWS_TEST_TLS_URL";
 
