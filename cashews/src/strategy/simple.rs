@@ -314,33 +314,40 @@ where
         if !read_already && let Some(value) = read(cache, key).await {
             return R::from_value(value);
         }
-        let leader = if options.protected {
-            match single_flight::join::<R::Value>(cache.id(), key).await {
-                Turn::Shared(value) => return R::from_value(value),
-                Turn::Lead(leader) => {
-                    // A previous leader may have stored the value between
-                    // our miss and our turn.
-                    if leader.follows_another()
-                        && let Some(value) = read::<R::Value>(cache, key).await
-                    {
-                        leader.share(&value);
-                        return R::from_value(value);
+        // A box of its own: in this one's state, the call and the store
+        // made every remote hit's box 144 bytes larger, and with 64 tasks
+        // in flight on Redis that cost 3% of the decorated hits'
+        // throughput (`cashews-bench`, many alternating windows).
+        Box::pin(async move {
+            let leader = if options.protected {
+                match single_flight::join::<R::Value>(cache.id(), key).await {
+                    Turn::Shared(value) => return R::from_value(value),
+                    Turn::Lead(leader) => {
+                        // A previous leader may have stored the value
+                        // between our miss and our turn.
+                        if leader.follows_another()
+                            && let Some(value) = read::<R::Value>(cache, key).await
+                        {
+                            leader.share(&value);
+                            return R::from_value(value);
+                        }
+                        Some(leader)
                     }
-                    Some(leader)
+                    Turn::Alone => None,
                 }
-                Turn::Alone => None,
+            } else {
+                None
+            };
+            let result = f().await;
+            if let Some(value) = result.value() {
+                store(cache, key, options, value).await;
+                if let Some(leader) = leader {
+                    leader.share(value);
+                }
             }
-        } else {
-            None
-        };
-        let result = f().await;
-        if let Some(value) = result.value() {
-            store(cache, key, options, value).await;
-            if let Some(leader) = leader {
-                leader.share(value);
-            }
-        }
-        result
+            result
+        })
+        .await
     })
 }
 
