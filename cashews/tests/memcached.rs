@@ -318,3 +318,57 @@ async fn concurrent_increments_both_ways_are_never_lost() {
         8 * 50 * 2 - 4 * 50
     );
 }
+
+#[tokio::test]
+async fn a_connection_idle_past_its_timeout_serves_the_next_request() {
+    // Each pooled connection keeps one timer, reset for every exchange
+    // (see `Pooled` in the backend). Once it has fired on an idle
+    // connection, the next exchange must be timed afresh, not cut off.
+    let server = MemcachedServer::start().await;
+    let backend = backend(&format!("{}?socket_timeout=0.5", server.url()));
+    backend
+        .set("k", Bytes::from_static(b"v"), None, None)
+        .await
+        .unwrap();
+    // The clock runs for the requests (they wait on a real server) and is
+    // moved past the idle connection's deadline between them.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::time::resume();
+    assert_eq!(
+        backend.get("k").await.unwrap(),
+        Some(Bytes::from_static(b"v"))
+    );
+}
+
+#[test]
+fn a_connection_whose_runtime_is_gone_fails_one_request_without_a_panic() {
+    // A pooled connection (its socket and its timer) belongs to the runtime
+    // it was opened on, as a global cache's would in tests that each run
+    // their own runtime.
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let main = runtime();
+    let server = main.block_on(MemcachedServer::start());
+    let backend = backend(&server.url());
+    let first = runtime();
+    first
+        .block_on(backend.set("k", Bytes::from_static(b"v"), None, None))
+        .unwrap();
+    drop(first);
+
+    let second = runtime();
+    let answer = second.block_on(backend.get("k"));
+    assert!(answer.is_err(), "the dead connection fails: {answer:?}");
+    assert_eq!(
+        second.block_on(backend.get("k")).unwrap(),
+        Some(Bytes::from_static(b"v")),
+        "and the next request opens a new one"
+    );
+    drop(second);
+    drop(main);
+}
