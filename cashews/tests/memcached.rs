@@ -372,3 +372,51 @@ fn a_connection_whose_runtime_is_gone_fails_one_request_without_a_panic() {
     drop(second);
     drop(main);
 }
+
+#[tokio::test]
+async fn a_reply_memcached_would_not_send_is_an_error_not_a_value() {
+    // A stand-in server, for replies a real memcached never sends: a value
+    // not followed by its line break, a length that is not a number, and
+    // one no memcached can hold (which must not be allocated).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let replies: [&[u8]; 4] = [
+        b"VA 3\r\nabcXY",
+        b"VA -3\r\nabc\r\n",
+        b"VA 18446744073709551615\r\nabc\r\n",
+        b"VA 3\r\nabc\r\n",
+    ];
+    tokio::spawn(async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        // A connection per reply: after a malformed one the client must
+        // not use its connection again.
+        for reply in replies {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut socket = BufReader::new(socket);
+            let mut request = String::new();
+            socket.read_line(&mut request).await.unwrap();
+            assert_eq!(request, "mg k v\r\n");
+            socket.get_mut().write_all(reply).await.unwrap();
+            // Held open, so that only the reply can tell the client anything.
+            tokio::spawn(async move {
+                let mut rest = String::new();
+                let _ = socket.read_line(&mut rest).await;
+            });
+        }
+    });
+    let backend = backend(&format!("memcached://127.0.0.1:{port}"));
+    for case in [
+        "no line break after the value",
+        "a negative length",
+        "a length beyond memory",
+    ] {
+        let err = backend.get("k").await.unwrap_err();
+        assert_eq!(err.kind(), cashews::ErrorKind::Backend, "{case}: {err}");
+        assert!(err.to_string().contains("malformed"), "{case}: {err}");
+    }
+    assert_eq!(
+        backend.get("k").await.unwrap(),
+        Some(Bytes::from_static(b"abc")),
+        "a well-formed reply, on a new connection"
+    );
+}

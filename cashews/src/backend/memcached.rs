@@ -137,11 +137,7 @@ impl MemcachedBackend {
         request: impl FnOnce(&mut Requests),
     ) -> Result<(Reply, &Server)> {
         let server = self.server(key);
-        let mut requests = Requests::default();
-        request(&mut requests);
-        let reply = server.exchange(command, &requests).await?.pop();
-        let reply =
-            reply.ok_or_else(|| Error::new(ErrorKind::Backend, "memcached sent no reply"))?;
+        let reply = server.request(command, request).await?;
         Ok((reply, server))
     }
 
@@ -153,8 +149,8 @@ impl MemcachedBackend {
         keys: &[Cow<'_, str>],
         request: impl Fn(&mut Requests, usize),
     ) -> Result<Vec<(Reply, &Server)>> {
-        let mut per_server: Vec<(Requests, Vec<usize>)> =
-            self.servers.iter().map(|_| Default::default()).collect();
+        // The indexes of the keys each server holds.
+        let mut per_server: Vec<Vec<usize>> = self.servers.iter().map(|_| Vec::new()).collect();
         for (i, key) in keys.iter().enumerate() {
             let server = self.server(key);
             let slot = self
@@ -162,16 +158,17 @@ impl MemcachedBackend {
                 .iter()
                 .position(|s| std::ptr::eq(s, server))
                 .expect("a server of ours");
-            request(&mut per_server[slot].0, i);
-            per_server[slot].1.push(i);
+            per_server[slot].push(i);
         }
+        let request = &request;
         let sent = self
             .servers
             .iter()
             .zip(&per_server)
-            .filter(|(_, (requests, _))| requests.count() > 0)
-            .map(|(server, (requests, indexes))| async move {
-                let replies = server.exchange(command, requests).await?;
+            .filter(|(_, indexes)| !indexes.is_empty())
+            .map(|(server, indexes)| async move {
+                let write = |r: &mut Requests| indexes.iter().for_each(|&i| request(r, i));
+                let replies = server.requests(command, write).await?;
                 Ok::<_, Error>((server, indexes, replies))
             });
         let mut out: Vec<Option<(Reply, &Server)>> = keys.iter().map(|_| None).collect();
@@ -190,11 +187,9 @@ impl MemcachedBackend {
     /// Runs `command` (answered `OK` or `MN`) on every server.
     async fn everywhere(&self, command: &str) -> Result<()> {
         let sent = self.servers.iter().map(|server| async move {
-            let mut requests = Requests::default();
-            requests.plain(command);
-            match server.exchange(command, &requests).await?.pop() {
-                Some(Reply::Ok) => Ok(()),
-                other => Err(server.unexpected(command, &other.unwrap_or(Reply::Miss))),
+            match server.request(command, |r| r.plain(command)).await? {
+                Reply::Ok => Ok(()),
+                other => Err(server.unexpected(command, &other)),
             }
         });
         try_join_all(sent).await.map(drop)

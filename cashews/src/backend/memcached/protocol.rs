@@ -7,8 +7,14 @@ use std::fmt::Write as _;
 use std::io;
 
 use bytes::Bytes;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+/// The largest value memcached stores (its `-I` option tops out at 1 GiB).
+const MAX_VALUE: usize = 1 << 30;
+
+/// The most request buffer a pooled connection keeps between exchanges.
+const KEPT_BUFFER: usize = 64 * 1024;
 
 /// Requests to send in one write, and how many replies they get.
 #[derive(Debug, Default)]
@@ -18,6 +24,16 @@ pub(super) struct Requests {
 }
 
 impl Requests {
+    /// Empties the buffer for the next exchange, keeping its memory unless
+    /// a large batch left it large.
+    pub(super) fn clear(&mut self) {
+        if self.buf.capacity() > KEPT_BUFFER {
+            self.buf = Vec::new();
+        }
+        self.buf.clear();
+        self.count = 0;
+    }
+
     fn line(&mut self, command: &str, key: &str, flags: &str) {
         // Keys reaching here are safe tokens (see `storage_key`). Copied
         // rather than `write!`: the formatting machinery cost a tenth of
@@ -131,9 +147,16 @@ impl Reply {
 }
 
 /// A connection to one memcached server.
+///
+/// Its buffers live as long as it does: the requests of each exchange are
+/// written into `requests` and sent with one write, and reply lines are
+/// read into `line`, so that a get allocates nothing but the value it
+/// returns.
 #[derive(Debug)]
 pub(super) struct Conn {
-    stream: BufStream<TcpStream>,
+    stream: BufReader<TcpStream>,
+    /// The requests of the current exchange.
+    pub(super) requests: Requests,
     line: Vec<u8>,
 }
 
@@ -142,14 +165,15 @@ impl Conn {
         let stream = TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
         Ok(Self {
-            stream: BufStream::new(stream),
+            stream: BufReader::new(stream),
+            requests: Requests::default(),
             line: Vec::new(),
         })
     }
 
-    pub(super) async fn send(&mut self, requests: &Requests) -> io::Result<()> {
-        self.stream.write_all(requests.bytes()).await?;
-        self.stream.flush().await
+    /// Sends `self.requests`, written since they were last cleared.
+    pub(super) async fn send(&mut self) -> io::Result<()> {
+        self.stream.get_mut().write_all(self.requests.bytes()).await
     }
 
     /// The next line, without its line break.
@@ -189,17 +213,30 @@ impl Conn {
             b"NF" => Reply::NotFound,
             b"MN" | b"OK" => Reply::Ok,
             b"VA" => {
+                // A length no memcached sends is a broken stream, not an
+                // allocation to attempt.
                 let len = tokens
                     .next()
-                    .and_then(|t| std::str::from_utf8(t).ok()?.parse::<usize>().ok())
+                    .and_then(parse_len)
+                    .filter(|&len| len <= MAX_VALUE)
                     .ok_or_else(|| malformed(line))?;
                 let meta = meta(tokens)?;
-                let mut value = vec![0; len + 2];
+                // The value and its line break read apart, so that the
+                // vector is exactly full: `Bytes` takes such a one as it
+                // is, where it would allocate a header for a longer one.
+                // Zeroed by `resize`, not `vec![0; len]`: that one asks
+                // glibc's `calloc`, which skips the per-thread cache that
+                // `malloc` serves small blocks from (callgrind, 64 tasks:
+                // 130 instructions more a value).
+                #[expect(clippy::slow_vector_initialization, reason = "calloc, see above")]
+                let mut value = Vec::with_capacity(len);
+                value.resize(len, 0);
                 self.stream.read_exact(&mut value).await?;
-                if !value.ends_with(b"\r\n") {
-                    return Err(malformed(&value));
+                let mut end = [0; 2];
+                self.stream.read_exact(&mut end).await?;
+                if end != *b"\r\n" {
+                    return Err(malformed(&end));
                 }
-                value.truncate(len);
                 Reply::Value(meta, value.into())
             }
             b"ERROR" | b"CLIENT_ERROR" | b"SERVER_ERROR" => {
@@ -229,6 +266,23 @@ fn meta<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> io::Result<Meta> {
     Ok(meta)
 }
 
+/// A value's length, in decimal digits.
+///
+/// By hand: `str::from_utf8` and then `str::parse` took 190 instructions
+/// for the three digits of a 100-byte value, this loop takes 65 (callgrind).
+fn parse_len(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0_usize, |n, &b| {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(usize::from(digit))
+    })
+}
+
 fn malformed(what: &[u8]) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -256,6 +310,35 @@ mod tests {
             r.bytes(),
             b"mg k v t\r\nms k 5 T10 ME\r\na b\r\n\r\nmd k\r\nma n N0 J1 D1 v\r\nmn\r\n"
         );
+    }
+
+    #[test]
+    fn a_large_batch_does_not_leave_its_buffer_behind() {
+        let mut r = Requests::default();
+        r.get("k", "v");
+        r.clear();
+        let small = r.buf.capacity();
+        assert!(small > 0, "a small buffer is kept");
+        r.set("k", &vec![b'x'; 2 * KEPT_BUFFER], "");
+        r.clear();
+        assert_eq!((r.buf.capacity(), r.count()), (0, 0));
+    }
+
+    #[test]
+    fn lengths_are_decimal_digits_only() {
+        assert_eq!(parse_len(b"0"), Some(0));
+        assert_eq!(parse_len(b"103"), Some(103));
+        assert_eq!(parse_len(b"18446744073709551615"), Some(usize::MAX));
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b"1x",
+            b" 1",
+            b"18446744073709551616",
+        ] {
+            assert_eq!(parse_len(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

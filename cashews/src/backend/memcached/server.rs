@@ -53,6 +53,24 @@ struct Pooled {
     timer: Pin<Box<Sleep>>,
 }
 
+/// What an exchange reads: one reply, or one for each request of a batch.
+trait Replies {
+    /// Whether an error reply is among them.
+    fn has_error(&self) -> bool;
+}
+
+impl Replies for Reply {
+    fn has_error(&self) -> bool {
+        self.is_error()
+    }
+}
+
+impl Replies for Vec<Reply> {
+    fn has_error(&self) -> bool {
+        self.iter().any(Reply::is_error)
+    }
+}
+
 /// How an exchange failed, before it is told to the caller as an [`Error`].
 enum Failure {
     Io(io::Error),
@@ -82,8 +100,46 @@ impl Server {
         }
     }
 
-    /// Sends `requests` and reads one reply for each, within `socket_timeout`.
-    pub(super) async fn exchange(&self, command: &str, requests: &Requests) -> Result<Vec<Reply>> {
+    /// Sends the request that `write` writes and reads its reply, within
+    /// `socket_timeout`.
+    pub(super) async fn request(
+        &self,
+        command: &str,
+        write: impl FnOnce(&mut Requests),
+    ) -> Result<Reply> {
+        self.exchange(command, write, async |conn: &mut Conn| {
+            conn.read_reply().await
+        })
+        .await
+    }
+
+    /// Sends the requests that `write` writes, in one write, and reads one
+    /// reply for each, within `socket_timeout`.
+    pub(super) async fn requests(
+        &self,
+        command: &str,
+        write: impl FnOnce(&mut Requests),
+    ) -> Result<Vec<Reply>> {
+        self.exchange(command, write, async |conn: &mut Conn| {
+            let count = conn.requests.count();
+            let mut replies = Vec::with_capacity(count);
+            for _ in 0..count {
+                replies.push(conn.read_reply().await?);
+            }
+            Ok(replies)
+        })
+        .await
+    }
+
+    /// Writes requests into a pooled connection's buffer, sends them and
+    /// reads what `read` reads, within `socket_timeout`. Generic over what
+    /// is read so that a single request's reply needs no vector.
+    async fn exchange<T: Replies>(
+        &self,
+        command: &str,
+        write: impl FnOnce(&mut Requests),
+        read: impl AsyncFnOnce(&mut Conn) -> io::Result<T>,
+    ) -> Result<T> {
         // A permit at once, or one within the timeout: `timeout` reads the
         // clock and sets up a timer, a cost better spent only when requests
         // have to queue. The semaphore is never closed, so waiting only
@@ -101,14 +157,12 @@ impl Server {
         // `None`: the timer fired first.
         let outcome = {
             let Pooled { conn, timer } = &mut pooled;
+            conn.requests.clear();
+            write(&mut conn.requests);
             timer.as_mut().reset(Instant::now() + self.socket_timeout);
             let exchange = pin!(async {
-                conn.send(requests).await?;
-                let mut replies = Vec::with_capacity(requests.count());
-                for _ in 0..requests.count() {
-                    replies.push(conn.read_reply().await?);
-                }
-                Ok(replies)
+                conn.send().await?;
+                read(conn).await
             });
             // The exchange first, always: the timer belongs to the runtime
             // the connection was opened on, as its socket does. If that
@@ -122,7 +176,7 @@ impl Server {
         match outcome {
             Some(Ok(replies)) => {
                 // After an error reply the stream's state is not worth trusting.
-                if !replies.iter().any(Reply::is_error) {
+                if !replies.has_error() {
                     self.checkin(pooled);
                 }
                 Ok(replies)
@@ -148,9 +202,9 @@ impl Server {
     pub(super) async fn lines(&self, command: &str, request: &str) -> Result<Vec<String>> {
         let (mut pooled, _) = self.checkout(command).await?;
         let conn = &mut pooled.conn;
-        let mut requests = Requests::default();
-        requests.plain(request);
-        let sent = tokio::time::timeout(self.socket_timeout, conn.send(&requests)).await;
+        conn.requests.clear();
+        conn.requests.plain(request);
+        let sent = tokio::time::timeout(self.socket_timeout, conn.send()).await;
         match sent {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(self.error(command, Failure::Io(e))),
