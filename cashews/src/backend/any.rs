@@ -53,25 +53,27 @@ impl AnyBackend {
         }
     }
 
-    /// [`Backend::get`], called directly on Redis.
+    /// [`Backend::get`], called directly on Redis and memcached.
     ///
     /// `async_trait` boxes each call's future: an allocation, and a copy
-    /// of the whole future into it. A hit on Redis is mostly the round
+    /// of the whole future into it. A hit on a server is mostly the round
     /// trip, but with 64 tasks on two cores the client's CPU per call
-    /// decides the throughput, and that box was about 250 of the 1,200
-    /// instructions a decorated Redis hit added to redis-rs's own `GET`
-    /// (callgrind, `cashews-bench`'s Redis rows).
-    ///
-    /// Not memcached: its request future (a pooled connection, a reply
-    /// parser, and then also a tokio timeout) was about 750 bytes, and
-    /// inline here it made the decorated hit's own box larger than glibc's
-    /// per-thread cache serves (1 KiB), which cost more than the box it
-    /// saves. Not measured again since the timer moved into the pooled
-    /// connection.
+    /// decides the throughput. On Redis that box was about 250 of the
+    /// 1,200 instructions a decorated hit added to redis-rs's own `GET`; on
+    /// memcached, whose future is larger (640 bytes), about 450 of the
+    /// 1,480 it added to the raw client's `mg` (callgrind, `cashews-bench`'s
+    /// 64-task rows): with 64 calls in flight, most such boxes are freed
+    /// past glibc's per-thread cache, which keeps 7 blocks of a size, into
+    /// its slower bins. Inline, the decorated hit's own box grows to 928
+    /// bytes, still a size that cache takes (up to 1,032); the 750-byte
+    /// future memcached had before its timer moved into the pooled
+    /// connection made it larger, and cost more than the box it saved.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         match self {
             #[cfg(feature = "redis")]
             Self::Redis(b) => b.get_unboxed(key).await,
+            #[cfg(feature = "memcached")]
+            Self::Memcached(b) => b.get_unboxed(key).await,
             other => other.as_dyn().get(key).await,
         }
     }
