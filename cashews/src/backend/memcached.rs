@@ -179,7 +179,7 @@ impl MemcachedBackend {
             .filter(|(_, indexes)| !indexes.is_empty())
             .map(|(server, indexes)| async move {
                 let write = |r: &mut Requests| indexes.iter().for_each(|&i| request(r, i));
-                let replies = server.requests(command, write).await?;
+                let replies = server.batch(command, write).await?;
                 Ok::<_, Error>((server, indexes, replies))
             });
         let mut out: Vec<Option<(Reply, &Server)>> = keys.iter().map(|_| None).collect();

@@ -115,7 +115,7 @@ impl Server {
 
     /// Sends the requests that `write` writes, in one write, and reads one
     /// reply for each, within `socket_timeout`.
-    pub(super) async fn requests(
+    pub(super) async fn batch(
         &self,
         command: &str,
         write: impl FnOnce(&mut Requests),
