@@ -27,6 +27,10 @@
 //!   atomic `ma` that creates the key when missing (with the TTL), while a
 //!   negative amount or a negative stored value takes a compare-and-swap
 //!   loop on the decimal text, keeping the key's TTL.
+//! - A reply may carry a value of at most `max_value_size` bytes (16 MiB
+//!   unless set) and lines of at most 8 KiB; a longer one is a `Backend`
+//!   error and its connection is closed. A long value is read into a
+//!   buffer grown as its bytes arrive, not one of its announced length.
 //! - `scan`, `get_match` and `delete_match` fail with
 //!   [`ErrorKind::Unsupported`]: memcached cannot list keys by pattern.
 //! - `clear` is `flush_all` on every server: everything they hold, not
@@ -99,6 +103,7 @@ impl MemcachedBackend {
                     *port,
                     settings.create_connection_timeout,
                     settings.socket_timeout,
+                    settings.max_value_size,
                 )
             })
             .collect();

@@ -33,6 +33,8 @@ pub(super) struct Server {
     backoff: Backoff,
     connect_timeout: Duration,
     socket_timeout: Duration,
+    /// The most a reply may hold for one value (`max_value_size`).
+    max_value: usize,
 }
 
 /// A connection and the timer that bounds its exchanges.
@@ -83,6 +85,7 @@ impl Server {
         port: u16,
         connect_timeout: Duration,
         socket_timeout: Duration,
+        max_value: usize,
     ) -> Self {
         Self {
             host: host.to_owned(),
@@ -97,6 +100,7 @@ impl Server {
             backoff: Backoff::default(),
             connect_timeout,
             socket_timeout,
+            max_value,
         }
     }
 
@@ -182,7 +186,8 @@ impl Server {
                 Ok(replies)
             }
             Some(Err(e)) => {
-                if reused {
+                // A reply we refuse says nothing about the other connections.
+                if reused && e.kind() != io::ErrorKind::InvalidData {
                     // One pooled connection found dead (a restarted server)
                     // means the others are too: don't let each fail a request.
                     self.idle.lock().clear();
@@ -249,7 +254,7 @@ impl Server {
                 ),
             ));
         }
-        let connect = Conn::connect(&self.host, self.port);
+        let connect = Conn::connect(&self.host, self.port, self.max_value);
         let outcome = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(self.error(command, Failure::Io(e))),

@@ -247,8 +247,12 @@ impl Link {
 
     /// The error a command failed with, dropping the connection if the
     /// error means it is gone (the next command reconnects).
+    ///
+    /// A timeout drops it too: redis-rs goes on reading the late reply into
+    /// the connection's buffer, however long the server makes it, until
+    /// every handle on the connection is dropped (that aborts its task).
     pub(super) fn fail(&self, lease: &Lease, command: &str, e: redis::RedisError) -> Error {
-        if e.is_unrecoverable_error() {
+        if e.is_unrecoverable_error() || e.is_timeout() {
             let mut current = self.current.lock();
             if current.generation == lease.generation {
                 current.conn = None;
