@@ -31,6 +31,9 @@
 //!   unless set) and lines of at most 8 KiB; a longer one is a `Backend`
 //!   error and its connection is closed. A long value is read into a
 //!   buffer grown as its bytes arrive, not one of its announced length.
+//! - Pooled connections belong to the runtime that opened them; once it has
+//!   shut down they are dropped unused, so a cache outlives the runtime it
+//!   was built in.
 //! - `scan`, `get_match` and `delete_match` fail with
 //!   [`ErrorKind::Unsupported`]: memcached cannot list keys by pattern.
 //! - `clear` is `flush_all` on every server: everything they hold, not

@@ -31,6 +31,9 @@
 //!   `socket_timeout`: a reply is held for at most that long after its
 //!   command was sent. On a cluster the whole cluster connection is
 //!   dropped and remade, its node connections with it.
+//! - A connection is used from any runtime while the runtime it was opened
+//!   on runs (its driver task runs there); once that runtime has shut
+//!   down, the next command opens a new one instead of failing.
 
 mod connection;
 

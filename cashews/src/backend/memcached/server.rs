@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -12,6 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::protocol::{Conn, Reply, Requests};
 use crate::backend::backoff::Backoff;
+use crate::backend::runtime_watch::RuntimeWatch;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Requests in flight at once; more wait for a connection (within their timeout).
@@ -35,6 +37,9 @@ pub(super) struct Server {
     socket_timeout: Duration,
     /// The most a reply may hold for one value (`max_value_size`).
     max_value: usize,
+    /// The runtime of the latest connection opened: the connections opened
+    /// on one runtime share its watch.
+    watch: Mutex<Option<Arc<RuntimeWatch>>>,
 }
 
 /// A connection and the timer that bounds its exchanges.
@@ -49,10 +54,14 @@ pub(super) struct Server {
 /// 1.05×). A pending timer reset to a later deadline needs no such wake,
 /// nor even a lock (tokio only moves its deadline). An idle connection's
 /// timer fires once, a spurious wake of the task that last used it.
+///
+/// Both belong to the runtime the connection was opened on: once it shuts
+/// down, `runtime` says so and the connection is dropped unused.
 #[derive(Debug)]
 struct Pooled {
     conn: Conn,
     timer: Pin<Box<Sleep>>,
+    runtime: Arc<RuntimeWatch>,
 }
 
 /// What an exchange reads: one reply, or one for each request of a batch.
@@ -101,6 +110,7 @@ impl Server {
             connect_timeout,
             socket_timeout,
             max_value,
+            watch: Mutex::new(None),
         }
     }
 
@@ -160,7 +170,7 @@ impl Server {
         let (mut pooled, reused) = self.checkout(command).await?;
         // `None`: the timer fired first.
         let outcome = {
-            let Pooled { conn, timer } = &mut pooled;
+            let Pooled { conn, timer, .. } = &mut pooled;
             conn.requests.clear();
             write(&mut conn.requests);
             timer.as_mut().reset(Instant::now() + self.socket_timeout);
@@ -241,9 +251,12 @@ impl Server {
     }
 
     /// An idle connection, or a new one; fails fast while backing off.
+    /// Connections whose runtime has shut down are dropped on the way.
     async fn checkout(&self, command: &str) -> Result<(Pooled, bool)> {
-        if let Some(pooled) = self.idle.lock().pop() {
-            return Ok((pooled, true));
+        while let Some(pooled) = self.idle.lock().pop() {
+            if pooled.runtime.runs() {
+                return Ok((pooled, true));
+            }
         }
         if let Err(waiting) = self.backoff.ready() {
             return Err(Error::new(
@@ -264,12 +277,29 @@ impl Server {
             Ok(conn) => {
                 self.backoff.succeeded();
                 let timer = Box::pin(tokio::time::sleep(self.socket_timeout));
-                Ok((Pooled { conn, timer }, false))
+                let runtime = self.runtime_watch();
+                Ok((
+                    Pooled {
+                        conn,
+                        timer,
+                        runtime,
+                    },
+                    false,
+                ))
             }
             Err(e) => {
                 self.backoff.failed(&e);
                 Err(e)
             }
+        }
+    }
+
+    /// The watch of the caller's runtime, shared by its connections.
+    fn runtime_watch(&self) -> Arc<RuntimeWatch> {
+        let mut watch = self.watch.lock();
+        match &*watch {
+            Some(w) if w.is_current() => Arc::clone(w),
+            _ => Arc::clone(watch.insert(Arc::new(RuntimeWatch::current()))),
         }
     }
 
