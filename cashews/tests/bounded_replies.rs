@@ -183,6 +183,33 @@ mod memcached {
             "a good reply, on a new connection"
         );
     }
+
+    #[tokio::test]
+    async fn a_long_listing_is_counted_not_kept() {
+        // `get_keys_count` reads every key's line of `lru_crawler
+        // metadump`: a server may send as many as it likes.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let line = b"key=k exp=-1 la=1 cas=1 fetch=no cls=1 size=63\n";
+        let lines = (32 << 20) / line.len();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut socket = BufReader::new(socket);
+            let mut request = String::new();
+            socket.read_line(&mut request).await.unwrap();
+            assert_eq!(request, "lru_crawler metadump hash\r\n");
+            let chunk = line.repeat(1024);
+            for _ in 0..lines / 1024 {
+                socket.get_mut().write_all(&chunk).await.unwrap();
+            }
+            socket.get_mut().write_all(b"END\r\n").await.unwrap();
+            let _ = closed_by_client(&mut socket).await;
+        });
+        let backend = backend(&format!("memcached://127.0.0.1:{port}"));
+        let count = backend.get_keys_count().await.unwrap();
+        assert_eq!(count, (lines / 1024 * 1024) as u64);
+        assert_peak_bounded();
+    }
 }
 
 #[cfg(feature = "redis")]

@@ -54,7 +54,7 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use self::protocol::{Reply, Requests};
-use self::server::Server;
+use self::server::{Listing, Server};
 use super::memory::parse_int;
 use super::{Backend, Exist, Expiry};
 use crate::error::{Error, ErrorKind, Result};
@@ -561,19 +561,19 @@ impl Backend for MemcachedBackend {
             // The crawler serves one walk at a time; the periodic LRU crawl
             // may hold it for a moment.
             for _ in 0..100 {
-                let lines = server
-                    .lines("get_keys_count", "lru_crawler metadump hash")
+                let listing = server
+                    .count_lines("get_keys_count", "lru_crawler metadump hash", |line| {
+                        line.starts_with(b"key=")
+                    })
                     .await?;
-                match lines.first() {
-                    Some(line) if line.starts_with("BUSY") => {
+                match listing {
+                    Listing::Answer(line) if line.starts_with("BUSY") => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    Some(line) if !line.starts_with("key=") => {
-                        return Err(
-                            server.unexpected("get_keys_count", &Reply::Error(line.clone()))
-                        );
+                    Listing::Answer(line) => {
+                        return Err(server.unexpected("get_keys_count", &Reply::Error(line)));
                     }
-                    _ => return Ok(lines.len() as u64),
+                    Listing::Items(count) => return Ok(count),
                 }
             }
             Err(Error::new(

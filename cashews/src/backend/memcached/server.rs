@@ -82,6 +82,14 @@ impl Replies for Vec<Reply> {
     }
 }
 
+/// How a request for a listing was answered.
+pub(super) enum Listing {
+    /// This many lines of the listing.
+    Items(u64),
+    /// A line that is not part of a listing (`BUSY …`, `ERROR …`).
+    Answer(String),
+}
+
 /// How an exchange failed, before it is told to the caller as an [`Error`].
 enum Failure {
     Io(io::Error),
@@ -210,11 +218,19 @@ impl Server {
         }
     }
 
-    /// Sends one request answered by lines up to `END`; returns those lines.
+    /// Sends one request answered by lines up to `END`, and counts the
+    /// lines for which `is_item` holds; the first for which it does not is
+    /// the answer instead (`BUSY …`, `ERROR …`).
     ///
     /// Such answers (`lru_crawler metadump`) can be long, so `socket_timeout`
-    /// bounds the wait for each line rather than for the whole answer.
-    pub(super) async fn lines(&self, command: &str, request: &str) -> Result<Vec<String>> {
+    /// bounds the wait for each line rather than for the whole answer, and
+    /// the lines are counted, not kept.
+    pub(super) async fn count_lines(
+        &self,
+        command: &str,
+        request: &str,
+        is_item: impl Fn(&[u8]) -> bool,
+    ) -> Result<Listing> {
         let (mut pooled, _) = self.checkout(command).await?;
         let conn = &mut pooled.conn;
         conn.requests.clear();
@@ -225,7 +241,7 @@ impl Server {
             Ok(Err(e)) => return Err(self.error(command, Failure::Io(e))),
             Err(_) => return Err(self.error(command, Failure::Timeout)),
         }
-        let mut lines = Vec::new();
+        let mut count = 0;
         loop {
             let line = match tokio::time::timeout(self.socket_timeout, conn.read_line()).await {
                 Ok(Ok(line)) => line,
@@ -235,19 +251,15 @@ impl Server {
             if line == b"END" {
                 break;
             }
-            let line = String::from_utf8_lossy(line).into_owned();
-            if line.starts_with("ERROR")
-                || line.starts_with("CLIENT_ERROR")
-                || line.starts_with("SERVER_ERROR")
-                || line.starts_with("BUSY")
-            {
-                // A one-line answer instead of the listing; the caller decides.
-                return Ok(vec![line]);
+            if !is_item(line) {
+                // The rest of the stream is not worth trusting: dropped with
+                // the connection.
+                return Ok(Listing::Answer(String::from_utf8_lossy(line).into_owned()));
             }
-            lines.push(line);
+            count += 1;
         }
         self.checkin(pooled);
-        Ok(lines)
+        Ok(Listing::Items(count))
     }
 
     /// An idle connection, or a new one; fails fast while backing off.
