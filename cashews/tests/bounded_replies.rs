@@ -4,6 +4,7 @@
 //! the connection is dropped, the next request works, and the process's
 //! allocations (counted by the global allocator of this test binary) stay
 //! small throughout.
+#![cfg(any(feature = "redis", feature = "memcached"))]
 
 use std::alloc::System;
 use std::time::Duration;
@@ -31,32 +32,36 @@ fn assert_peak_bounded() {
     assert!(peak < PEAK, "the process once held {peak} bytes");
 }
 
-/// Waits until the client closes `socket`: a read returns nothing, or fails.
-async fn closed_by_client(socket: &mut BufReader<TcpStream>) -> bool {
-    let mut rest = Vec::new();
-    let read = socket.read_to_end(&mut rest);
-    tokio::time::timeout(DROPPED_WITHIN, read).await.is_ok()
-}
-
-/// Writes `chunk` until the client closes the connection (a write fails),
-/// `total` bytes at most, then waits for the close; true if it came.
-async fn flood_until_closed(socket: &mut BufReader<TcpStream>, chunk: &[u8], total: usize) -> bool {
-    let mut sent = 0;
-    while sent < total {
-        let write = socket.get_mut().write_all(chunk);
-        match tokio::time::timeout(DROPPED_WITHIN, write).await {
-            Ok(Ok(())) => sent += chunk.len(),
-            Ok(Err(_)) => return true,
-            Err(_) => return false,
-        }
-    }
-    closed_by_client(socket).await
-}
-
 #[cfg(feature = "memcached")]
 mod memcached {
     use super::*;
     use cashews::backend::MemcachedBackend;
+
+    /// Waits until the client closes `socket`: a read returns nothing, or fails.
+    async fn closed_by_client(socket: &mut BufReader<TcpStream>) -> bool {
+        let mut rest = Vec::new();
+        let read = socket.read_to_end(&mut rest);
+        tokio::time::timeout(DROPPED_WITHIN, read).await.is_ok()
+    }
+
+    /// Writes `chunk` until the client closes the connection (a write fails),
+    /// `total` bytes at most, then waits for the close; true if it came.
+    async fn flood_until_closed(
+        socket: &mut BufReader<TcpStream>,
+        chunk: &[u8],
+        total: usize,
+    ) -> bool {
+        let mut sent = 0;
+        while sent < total {
+            let write = socket.get_mut().write_all(chunk);
+            match tokio::time::timeout(DROPPED_WITHIN, write).await {
+                Ok(Ok(())) => sent += chunk.len(),
+                Ok(Err(_)) => return true,
+                Err(_) => return false,
+            }
+        }
+        closed_by_client(socket).await
+    }
 
     fn backend(url: &str) -> MemcachedBackend {
         let settings = Settings::from_url(url).unwrap();

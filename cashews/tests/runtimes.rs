@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use cashews::backend::MemoryBackend;
-use cashews::{BackendSettings, Cache, CacheBuilder, Settings};
+use cashews::{BackendSettings, Cache, Settings};
 use tokio::runtime::Runtime;
 
 fn current_thread() -> Runtime {
@@ -90,6 +90,7 @@ fn lives_through_runtimes(build: impl FnOnce() -> Cache) {
     }
 }
 
+#[cfg(any(feature = "redis", feature = "memcached"))]
 fn with_options(url: &str, options: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}{options}")
@@ -140,7 +141,7 @@ fn routed() {
     lives_through_runtimes(|| {
         // The rounds' keys start with their number: 0 and 2 to Redis, 1 to
         // memcached, the rest to memory.
-        CacheBuilder::from_url("mem://?safe=0")
+        cashews::CacheBuilder::from_url("mem://?safe=0")
             .unwrap()
             .route("0:", &redis_url)
             .unwrap()

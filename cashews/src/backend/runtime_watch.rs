@@ -13,13 +13,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::runtime::{Handle, Id};
+use tokio::runtime::Handle;
+#[cfg(feature = "memcached")]
+use tokio::runtime::Id;
 use tokio::sync::oneshot;
 
 /// Turns false when the watched runtime shuts down.
 #[derive(Debug)]
 pub(crate) struct RuntimeWatch {
     /// `None` when made outside any runtime: then nothing can die.
+    #[cfg(feature = "memcached")]
     runtime: Option<Id>,
     alive: Arc<AtomicBool>,
     /// Dropped with the watch, which ends its task.
@@ -42,6 +45,7 @@ impl RuntimeWatch {
         let alive = Arc::new(AtomicBool::new(true));
         let Ok(handle) = Handle::try_current() else {
             return Self {
+                #[cfg(feature = "memcached")]
                 runtime: None,
                 alive,
                 _stop: None,
@@ -55,6 +59,7 @@ impl RuntimeWatch {
             let _ = stopped.await;
         });
         Self {
+            #[cfg(feature = "memcached")]
             runtime: Some(handle.id()),
             alive,
             _stop: Some(stop),
@@ -68,6 +73,7 @@ impl RuntimeWatch {
     }
 
     /// Whether this watches the caller's runtime, and it still runs.
+    #[cfg(feature = "memcached")]
     pub(crate) fn is_current(&self) -> bool {
         self.runs() && self.runtime == Handle::try_current().ok().map(|h| h.id())
     }
@@ -88,9 +94,12 @@ mod tests {
         let a = runtime();
         let watch = a.block_on(async { RuntimeWatch::current() });
         assert!(watch.runs());
-        assert!(a.block_on(async { watch.is_current() }));
-        let b = runtime();
-        assert!(!b.block_on(async { watch.is_current() }), "another runtime");
+        #[cfg(feature = "memcached")]
+        {
+            assert!(a.block_on(async { watch.is_current() }));
+            let b = runtime();
+            assert!(!b.block_on(async { watch.is_current() }), "another runtime");
+        }
         drop(a);
         assert!(!watch.runs(), "the runtime is gone");
         assert!(
