@@ -25,6 +25,8 @@ pub mod memory;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 pub mod routed;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod runtime_watch;
 
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]

@@ -15,8 +15,9 @@
 //! on), `hash_key` (signing secret), `prefix`. `mem://` adds `size` and
 //! `check_interval`; `redis://` adds `db`, `cluster`,
 //! `create_connection_timeout` and `socket_timeout`; `memcached://` adds the
-//! two timeouts. An unknown option, or a bad value, is an error that names it.
-//! Durations are seconds (`0.5`) or TTL strings (`500ms`).
+//! two timeouts and `max_value_size`. An unknown option, or a bad value, is
+//! an error that names it. Durations are seconds (`0.5`) or TTL strings
+//! (`500ms`); sizes are bytes (`1048576`) or `KiB`, `MiB`, `GiB` (`16MiB`).
 
 use std::fmt;
 use std::time::Duration;
@@ -158,7 +159,16 @@ pub struct MemcachedSettings {
     pub create_connection_timeout: Duration,
     /// Give up waiting for an answer after this long. Default 1 s.
     pub socket_timeout: Duration,
+    /// The longest value a reply may carry (`max_value_size`). Default
+    /// 16 MiB. A reply announcing a longer one is an error and its
+    /// connection is closed; values are read as their bytes arrive, so a
+    /// length announced but not sent allocates nothing.
+    pub max_value_size: usize,
 }
+
+/// `max_value_size` unless given: far above what a cache usually holds
+/// (memcached's own item limit defaults to 1 MiB).
+const DEFAULT_MAX_VALUE_SIZE: usize = 16 << 20;
 
 const COMMON_OPTIONS: &[&str] = &["safe", "enable", "hash_key", "prefix"];
 const MEMORY_OPTIONS: &[&str] = &["size", "check_interval"];
@@ -168,7 +178,11 @@ const REDIS_OPTIONS: &[&str] = &[
     "create_connection_timeout",
     "socket_timeout",
 ];
-const MEMCACHED_OPTIONS: &[&str] = &["create_connection_timeout", "socket_timeout"];
+const MEMCACHED_OPTIONS: &[&str] = &[
+    "create_connection_timeout",
+    "socket_timeout",
+    "max_value_size",
+];
 const SCHEMES: &str = "mem://, redis://, rediss://, redis+unix://, unix://, memcached://";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -346,6 +360,9 @@ fn memcached(location: &str, options: &mut Options) -> Result<MemcachedSettings>
         socket_timeout: options
             .take_duration("socket_timeout")?
             .unwrap_or(DEFAULT_TIMEOUT),
+        max_value_size: options
+            .take_size("max_value_size")?
+            .unwrap_or(DEFAULT_MAX_VALUE_SIZE),
     })
 }
 
@@ -455,6 +472,35 @@ impl Options {
                 name,
                 &v,
                 "one of 1, 0, true, false, yes, no, on, off",
+            )),
+        }
+    }
+
+    /// A size in bytes above 0: digits, then optionally `B`, `KiB`, `MiB`
+    /// or `GiB` (any case).
+    fn take_size(&mut self, name: &str) -> Result<Option<usize>> {
+        let Some(v) = self.take(name)? else {
+            return Ok(None);
+        };
+        let digits = v.bytes().take_while(u8::is_ascii_digit).count();
+        let (number, unit) = v.split_at(digits);
+        let shift = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => Some(0),
+            "kib" => Some(10),
+            "mib" => Some(20),
+            "gib" => Some(30),
+            _ => None,
+        };
+        let bytes = shift.and_then(|shift| {
+            let n = number.parse::<usize>().ok()?;
+            n.checked_mul(1_usize.checked_shl(shift)?)
+        });
+        match bytes {
+            Some(n) if n > 0 => Ok(Some(n)),
+            _ => Err(bad_value(
+                name,
+                &v,
+                "a size above 0 in bytes (1048576) or KiB, MiB, GiB (16MiB)",
             )),
         }
     }
@@ -620,7 +666,38 @@ mod tests {
             panic!()
         };
         assert_eq!(m.servers, vec![("a".into(), 11211), ("b".into(), 11212)]);
+        assert_eq!(m.max_value_size, 16 << 20, "the default");
         assert!(err("memcached://h/x").contains("host:port"));
+    }
+
+    #[cfg(feature = "memcached")]
+    #[test]
+    fn max_value_size_is_bytes_or_binary_units() {
+        let size = |v: &str| {
+            let url = format!("memcached://h?max_value_size={v}");
+            match Settings::from_url(&url).map(|s| s.backend) {
+                Ok(BackendSettings::Memcached(m)) => Ok(m.max_value_size),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(size("1048576"), Ok(1 << 20));
+        assert_eq!(size("512B"), Ok(512));
+        assert_eq!(size("64KiB"), Ok(64 << 10));
+        assert_eq!(size("16mib"), Ok(16 << 20));
+        assert_eq!(size("2GiB"), Ok(2 << 30));
+        for bad in [
+            "0",
+            "",
+            "-1",
+            "1.5MiB",
+            "16MB",
+            "MiB",
+            "99999999999999999999GiB",
+        ] {
+            let e = size(bad).unwrap_err();
+            assert!(e.contains("option `max_value_size`"), "{bad}: {e}");
+        }
     }
 
     #[cfg(not(feature = "redis"))]

@@ -27,6 +27,13 @@
 //!   atomic `ma` that creates the key when missing (with the TTL), while a
 //!   negative amount or a negative stored value takes a compare-and-swap
 //!   loop on the decimal text, keeping the key's TTL.
+//! - A reply may carry a value of at most `max_value_size` bytes (16 MiB
+//!   unless set) and lines of at most 8 KiB; a longer one is a `Backend`
+//!   error and its connection is closed. A long value is read into a
+//!   buffer grown as its bytes arrive, not one of its announced length.
+//! - Pooled connections belong to the runtime that opened them; once it has
+//!   shut down they are dropped unused, so a cache outlives the runtime it
+//!   was built in.
 //! - `scan`, `get_match` and `delete_match` fail with
 //!   [`ErrorKind::Unsupported`]: memcached cannot list keys by pattern.
 //! - `clear` is `flush_all` on every server: everything they hold, not
@@ -47,7 +54,7 @@ use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use self::protocol::{Reply, Requests};
-use self::server::Server;
+use self::server::{Listing, Server};
 use super::memory::parse_int;
 use super::{Backend, Exist, Expiry};
 use crate::error::{Error, ErrorKind, Result};
@@ -99,6 +106,7 @@ impl MemcachedBackend {
                     *port,
                     settings.create_connection_timeout,
                     settings.socket_timeout,
+                    settings.max_value_size,
                 )
             })
             .collect();
@@ -553,19 +561,19 @@ impl Backend for MemcachedBackend {
             // The crawler serves one walk at a time; the periodic LRU crawl
             // may hold it for a moment.
             for _ in 0..100 {
-                let lines = server
-                    .lines("get_keys_count", "lru_crawler metadump hash")
+                let listing = server
+                    .count_lines("get_keys_count", "lru_crawler metadump hash", |line| {
+                        line.starts_with(b"key=")
+                    })
                     .await?;
-                match lines.first() {
-                    Some(line) if line.starts_with("BUSY") => {
+                match listing {
+                    Listing::Answer(line) if line.starts_with("BUSY") => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    Some(line) if !line.starts_with("key=") => {
-                        return Err(
-                            server.unexpected("get_keys_count", &Reply::Error(line.clone()))
-                        );
+                    Listing::Answer(line) => {
+                        return Err(server.unexpected("get_keys_count", &Reply::Error(line)));
                     }
-                    _ => return Ok(lines.len() as u64),
+                    Listing::Items(count) => return Ok(count),
                 }
             }
             Err(Error::new(

@@ -215,6 +215,10 @@ impl MemoryBackend {
         self.store.sweep();
     }
 
+    /// Starts the periodic sweep unless it runs. It runs on the runtime of
+    /// the write that started it and ends with that runtime, clearing
+    /// `sweeper_started` as it goes, so the next write (from any runtime)
+    /// starts it again. While it runs, a write pays one relaxed load.
     fn start_sweeper(&self) {
         let s = &self.store;
         if s.sweeper_started.load(Ordering::Relaxed)
@@ -226,7 +230,7 @@ impl MemoryBackend {
             s.sweeper_started.store(false, Ordering::Relaxed);
             return;
         };
-        let weak: Weak<Store> = Arc::downgrade(&self.store);
+        let running = SweeperRunning(Arc::downgrade(&self.store));
         let period = s.check_interval;
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(period);
@@ -235,7 +239,9 @@ impl MemoryBackend {
             loop {
                 tick.tick().await;
                 // The task ends with the last handle on the store.
-                let Some(store) = weak.upgrade() else { return };
+                let Some(store) = running.0.upgrade() else {
+                    return;
+                };
                 store.sweep();
             }
         });
@@ -264,6 +270,18 @@ impl MemoryBackend {
             }
         })
         .unwrap_or(true)
+    }
+}
+
+/// Held by the sweeper task: a runtime drops its tasks as it shuts down,
+/// and this marks the sweeper stopped then.
+struct SweeperRunning(Weak<Store>);
+
+impl Drop for SweeperRunning {
+    fn drop(&mut self) {
+        if let Some(store) = self.0.upgrade() {
+            store.sweeper_started.store(false, Ordering::Relaxed);
+        }
     }
 }
 

@@ -23,6 +23,17 @@
 //!   `prefix` turns `clear` into `delete_match("prefix:*")` instead.
 //! - `get_keys_count` is `DBSIZE` (summed over masters), which may count
 //!   keys that expired a moment ago and that Redis has not reclaimed yet.
+//! - A command that times out drops its connection (the next command
+//!   opens another): redis-rs would otherwise go on reading the late reply
+//!   into the connection's buffer. redis-rs 1.8 has no bound on a reply's
+//!   size (its parser holds a reply as its bytes arrive, without
+//!   allocating its announced length up front), so what bounds one is
+//!   `socket_timeout`: a reply is held for at most that long after its
+//!   command was sent. On a cluster the whole cluster connection is
+//!   dropped and remade, its node connections with it.
+//! - A connection is used from any runtime while the runtime it was opened
+//!   on runs (its driver task runs there); once that runtime has shut
+//!   down, the next command opens a new one instead of failing.
 
 mod connection;
 

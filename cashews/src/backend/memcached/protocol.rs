@@ -13,6 +13,16 @@ use tokio::net::TcpStream;
 /// The largest value memcached stores (its `-I` option tops out at 1 GiB).
 const MAX_VALUE: usize = 1 << 30;
 
+/// The longest reply line read: a `VA` header, an error message or a
+/// `metadump` line (a key of at most 250 bytes, percent-encoded, and a few
+/// numbers) are far shorter.
+pub(super) const MAX_LINE: usize = 8 * 1024;
+
+/// A value up to this long is read into a buffer of its announced length;
+/// a longer one into a buffer that grows as its bytes arrive, so that a
+/// length announced but not sent allocates nothing.
+const VALUE_CHUNK: usize = 64 * 1024;
+
 /// The most request buffer a pooled connection keeps between exchanges.
 const KEPT_BUFFER: usize = 64 * 1024;
 
@@ -152,22 +162,28 @@ impl Reply {
 /// written into `requests` and sent with one write, and reply lines are
 /// read into `line`, so that a get allocates nothing but the value it
 /// returns.
+///
+/// No reply makes it hold more than `max_value` bytes (`max_value_size`)
+/// for a value and [`MAX_LINE`] for a line; a reply over them is an
+/// `InvalidData` error, after which the connection must be dropped.
 #[derive(Debug)]
 pub(super) struct Conn {
     stream: BufReader<TcpStream>,
     /// The requests of the current exchange.
     pub(super) requests: Requests,
     line: Vec<u8>,
+    max_value: usize,
 }
 
 impl Conn {
-    pub(super) async fn connect(host: &str, port: u16) -> io::Result<Self> {
+    pub(super) async fn connect(host: &str, port: u16, max_value: usize) -> io::Result<Self> {
         let stream = TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
         Ok(Self {
             stream: BufReader::new(stream),
             requests: Requests::default(),
             line: Vec::new(),
+            max_value,
         })
     }
 
@@ -185,7 +201,8 @@ impl Conn {
     /// Reads the next line into `self.line`; where its line break starts.
     async fn fill_line(&mut self) -> io::Result<usize> {
         self.line.clear();
-        let n = self.stream.read_until(b'\n', &mut self.line).await?;
+        let mut capped = (&mut self.stream).take(MAX_LINE as u64);
+        let n = capped.read_until(b'\n', &mut self.line).await?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -196,6 +213,10 @@ impl Conn {
         match self.line.as_slice() {
             [.., b'\r', b'\n'] => Ok(self.line.len() - 2),
             [.., b'\n'] => Ok(self.line.len() - 1),
+            _ if n == MAX_LINE => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("memcached sent a reply line over {MAX_LINE} bytes"),
+            )),
             _ => Err(malformed(&self.line)),
         }
     }
@@ -213,14 +234,27 @@ impl Conn {
             b"NF" => Reply::NotFound,
             b"MN" | b"OK" => Reply::Ok,
             b"VA" => {
-                // A length no memcached sends is a broken stream, not an
-                // allocation to attempt.
+                // A length no memcached sends is a broken stream.
                 let len = tokens
                     .next()
                     .and_then(parse_len)
                     .filter(|&len| len <= MAX_VALUE)
                     .ok_or_else(|| malformed(line))?;
+                if len > self.max_value {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "memcached sent a value of {len} bytes, over max_value_size ({} bytes)",
+                            self.max_value
+                        ),
+                    ));
+                }
                 let meta = meta(tokens)?;
+                if len > VALUE_CHUNK {
+                    // Boxed: rare, and it would enlarge every get's future.
+                    let value = Box::pin(self.read_long_value(len)).await?;
+                    return Ok(Reply::Value(meta, value.into()));
+                }
                 // The value and its line break read apart, so that the
                 // vector is exactly full: `Bytes` takes such a one as it
                 // is, where it would allocate a header for a longer one.
@@ -245,6 +279,29 @@ impl Conn {
             _ => return Err(malformed(line)),
         };
         Ok(reply)
+    }
+}
+
+impl Conn {
+    /// A value of `len` bytes (over [`VALUE_CHUNK`]) and its line break,
+    /// in a buffer grown as the bytes arrive: it never holds more than
+    /// twice what was received.
+    async fn read_long_value(&mut self, len: usize) -> io::Result<Vec<u8>> {
+        let mut value = Vec::with_capacity(VALUE_CHUNK);
+        let mut rest = (&mut self.stream).take(len as u64);
+        rest.read_to_end(&mut value).await?;
+        if value.len() < len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "memcached closed the connection within a value",
+            ));
+        }
+        let mut end = [0; 2];
+        self.stream.read_exact(&mut end).await?;
+        if end != *b"\r\n" {
+            return Err(malformed(&end));
+        }
+        Ok(value)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
@@ -12,6 +13,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::protocol::{Conn, Reply, Requests};
 use crate::backend::backoff::Backoff;
+use crate::backend::runtime_watch::RuntimeWatch;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Requests in flight at once; more wait for a connection (within their timeout).
@@ -33,6 +35,11 @@ pub(super) struct Server {
     backoff: Backoff,
     connect_timeout: Duration,
     socket_timeout: Duration,
+    /// The most a reply may hold for one value (`max_value_size`).
+    max_value: usize,
+    /// The runtime of the latest connection opened: the connections opened
+    /// on one runtime share its watch.
+    watch: Mutex<Option<Arc<RuntimeWatch>>>,
 }
 
 /// A connection and the timer that bounds its exchanges.
@@ -47,10 +54,14 @@ pub(super) struct Server {
 /// 1.05×). A pending timer reset to a later deadline needs no such wake,
 /// nor even a lock (tokio only moves its deadline). An idle connection's
 /// timer fires once, a spurious wake of the task that last used it.
+///
+/// Both belong to the runtime the connection was opened on: once it shuts
+/// down, `runtime` says so and the connection is dropped unused.
 #[derive(Debug)]
 struct Pooled {
     conn: Conn,
     timer: Pin<Box<Sleep>>,
+    runtime: Arc<RuntimeWatch>,
 }
 
 /// What an exchange reads: one reply, or one for each request of a batch.
@@ -71,6 +82,14 @@ impl Replies for Vec<Reply> {
     }
 }
 
+/// How a request for a listing was answered.
+pub(super) enum Listing {
+    /// This many lines of the listing.
+    Items(u64),
+    /// A line that is not part of a listing (`BUSY …`, `ERROR …`).
+    Answer(String),
+}
+
 /// How an exchange failed, before it is told to the caller as an [`Error`].
 enum Failure {
     Io(io::Error),
@@ -83,6 +102,7 @@ impl Server {
         port: u16,
         connect_timeout: Duration,
         socket_timeout: Duration,
+        max_value: usize,
     ) -> Self {
         Self {
             host: host.to_owned(),
@@ -97,6 +117,8 @@ impl Server {
             backoff: Backoff::default(),
             connect_timeout,
             socket_timeout,
+            max_value,
+            watch: Mutex::new(None),
         }
     }
 
@@ -156,7 +178,7 @@ impl Server {
         let (mut pooled, reused) = self.checkout(command).await?;
         // `None`: the timer fired first.
         let outcome = {
-            let Pooled { conn, timer } = &mut pooled;
+            let Pooled { conn, timer, .. } = &mut pooled;
             conn.requests.clear();
             write(&mut conn.requests);
             timer.as_mut().reset(Instant::now() + self.socket_timeout);
@@ -182,7 +204,8 @@ impl Server {
                 Ok(replies)
             }
             Some(Err(e)) => {
-                if reused {
+                // A reply we refuse says nothing about the other connections.
+                if reused && e.kind() != io::ErrorKind::InvalidData {
                     // One pooled connection found dead (a restarted server)
                     // means the others are too: don't let each fail a request.
                     self.idle.lock().clear();
@@ -195,11 +218,19 @@ impl Server {
         }
     }
 
-    /// Sends one request answered by lines up to `END`; returns those lines.
+    /// Sends one request answered by lines up to `END`, and counts the
+    /// lines for which `is_item` holds; the first for which it does not is
+    /// the answer instead (`BUSY …`, `ERROR …`).
     ///
     /// Such answers (`lru_crawler metadump`) can be long, so `socket_timeout`
-    /// bounds the wait for each line rather than for the whole answer.
-    pub(super) async fn lines(&self, command: &str, request: &str) -> Result<Vec<String>> {
+    /// bounds the wait for each line rather than for the whole answer, and
+    /// the lines are counted, not kept.
+    pub(super) async fn count_lines(
+        &self,
+        command: &str,
+        request: &str,
+        is_item: impl Fn(&[u8]) -> bool,
+    ) -> Result<Listing> {
         let (mut pooled, _) = self.checkout(command).await?;
         let conn = &mut pooled.conn;
         conn.requests.clear();
@@ -210,7 +241,7 @@ impl Server {
             Ok(Err(e)) => return Err(self.error(command, Failure::Io(e))),
             Err(_) => return Err(self.error(command, Failure::Timeout)),
         }
-        let mut lines = Vec::new();
+        let mut count = 0;
         loop {
             let line = match tokio::time::timeout(self.socket_timeout, conn.read_line()).await {
                 Ok(Ok(line)) => line,
@@ -220,25 +251,24 @@ impl Server {
             if line == b"END" {
                 break;
             }
-            let line = String::from_utf8_lossy(line).into_owned();
-            if line.starts_with("ERROR")
-                || line.starts_with("CLIENT_ERROR")
-                || line.starts_with("SERVER_ERROR")
-                || line.starts_with("BUSY")
-            {
-                // A one-line answer instead of the listing; the caller decides.
-                return Ok(vec![line]);
+            if !is_item(line) {
+                // The rest of the stream is not worth trusting: dropped with
+                // the connection.
+                return Ok(Listing::Answer(String::from_utf8_lossy(line).into_owned()));
             }
-            lines.push(line);
+            count += 1;
         }
         self.checkin(pooled);
-        Ok(lines)
+        Ok(Listing::Items(count))
     }
 
     /// An idle connection, or a new one; fails fast while backing off.
+    /// Connections whose runtime has shut down are dropped on the way.
     async fn checkout(&self, command: &str) -> Result<(Pooled, bool)> {
-        if let Some(pooled) = self.idle.lock().pop() {
-            return Ok((pooled, true));
+        while let Some(pooled) = self.idle.lock().pop() {
+            if pooled.runtime.runs() {
+                return Ok((pooled, true));
+            }
         }
         if let Err(waiting) = self.backoff.ready() {
             return Err(Error::new(
@@ -249,7 +279,7 @@ impl Server {
                 ),
             ));
         }
-        let connect = Conn::connect(&self.host, self.port);
+        let connect = Conn::connect(&self.host, self.port, self.max_value);
         let outcome = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(self.error(command, Failure::Io(e))),
@@ -259,12 +289,29 @@ impl Server {
             Ok(conn) => {
                 self.backoff.succeeded();
                 let timer = Box::pin(tokio::time::sleep(self.socket_timeout));
-                Ok((Pooled { conn, timer }, false))
+                let runtime = self.runtime_watch();
+                Ok((
+                    Pooled {
+                        conn,
+                        timer,
+                        runtime,
+                    },
+                    false,
+                ))
             }
             Err(e) => {
                 self.backoff.failed(&e);
                 Err(e)
             }
+        }
+    }
+
+    /// The watch of the caller's runtime, shared by its connections.
+    fn runtime_watch(&self) -> Arc<RuntimeWatch> {
+        let mut watch = self.watch.lock();
+        match &*watch {
+            Some(w) if w.is_current() => Arc::clone(w),
+            _ => Arc::clone(watch.insert(Arc::new(RuntimeWatch::current()))),
         }
     }
 

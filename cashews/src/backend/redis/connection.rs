@@ -19,6 +19,7 @@ use redis::cluster_routing::{
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use crate::backend::backoff::Backoff;
+use crate::backend::runtime_watch::RuntimeWatch;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A connection to one node or to a cluster. Cheap to clone: clones share
@@ -149,7 +150,9 @@ pub(super) struct Link {
 #[derive(Default)]
 struct Current {
     generation: u64,
-    conn: Option<Conn>,
+    /// With the runtime its driver task runs on: the connection is only
+    /// handed out while that runtime runs.
+    conn: Option<(Conn, RuntimeWatch)>,
 }
 
 /// A connection handed out by [`Link::get`], to give back to
@@ -175,12 +178,21 @@ impl Link {
         &self.name
     }
 
+    /// The connection in use, unless its runtime has shut down (then its
+    /// driver task is gone and every command on it would fail).
     fn current(&self) -> Option<Lease> {
-        let current = self.current.lock();
-        current.conn.as_ref().map(|conn| Lease {
-            conn: conn.clone(),
-            generation: current.generation,
-        })
+        let mut current = self.current.lock();
+        match &current.conn {
+            Some((conn, watch)) if watch.runs() => Some(Lease {
+                conn: conn.clone(),
+                generation: current.generation,
+            }),
+            Some(_) => {
+                current.conn = None;
+                None
+            }
+            None => None,
+        }
     }
 
     /// The live connection, or a new one; fails fast while backing off.
@@ -230,9 +242,10 @@ impl Link {
         match outcome {
             Ok(conn) => {
                 self.backoff.succeeded();
+                let watch = RuntimeWatch::current();
                 let mut current = self.current.lock();
                 current.generation += 1;
-                current.conn = Some(conn.clone());
+                current.conn = Some((conn.clone(), watch));
                 Ok(Lease {
                     conn,
                     generation: current.generation,
@@ -247,8 +260,12 @@ impl Link {
 
     /// The error a command failed with, dropping the connection if the
     /// error means it is gone (the next command reconnects).
+    ///
+    /// A timeout drops it too: redis-rs goes on reading the late reply into
+    /// the connection's buffer, however long the server makes it, until
+    /// every handle on the connection is dropped (that aborts its task).
     pub(super) fn fail(&self, lease: &Lease, command: &str, e: redis::RedisError) -> Error {
-        if e.is_unrecoverable_error() {
+        if e.is_unrecoverable_error() || e.is_timeout() {
             let mut current = self.current.lock();
             if current.generation == lease.generation {
                 current.conn = None;

@@ -1,0 +1,308 @@
+//! A hostile or broken server cannot make the client hold unbounded memory:
+//! stand-in servers on loopback announce huge values and send little, send
+//! endless lines, or values over `max_value_size`. Each is a clear error,
+//! the connection is dropped, the next request works, and the process's
+//! allocations (counted by the global allocator of this test binary) stay
+//! small throughout.
+#![cfg(any(feature = "redis", feature = "memcached"))]
+
+use std::alloc::System;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cap::Cap;
+use cashews::backend::Backend;
+use cashews::{BackendSettings, ErrorKind, Settings};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+#[global_allocator]
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
+
+/// The most this process may ever have allocated at once: the hostile
+/// replies announce a GiB, send tens of MiB, or values of 2 MB.
+const PEAK: usize = 32 << 20;
+
+/// How long a stand-in waits for the client to drop a connection.
+const DROPPED_WITHIN: Duration = Duration::from_secs(5);
+
+fn assert_peak_bounded() {
+    let peak = ALLOCATOR.max_allocated();
+    assert!(peak < PEAK, "the process once held {peak} bytes");
+}
+
+#[cfg(feature = "memcached")]
+mod memcached {
+    use super::*;
+    use cashews::backend::MemcachedBackend;
+
+    /// Waits until the client closes `socket`: a read returns nothing, or fails.
+    async fn closed_by_client(socket: &mut BufReader<TcpStream>) -> bool {
+        let mut rest = Vec::new();
+        let read = socket.read_to_end(&mut rest);
+        tokio::time::timeout(DROPPED_WITHIN, read).await.is_ok()
+    }
+
+    /// Writes `chunk` until the client closes the connection (a write fails),
+    /// `total` bytes at most, then waits for the close; true if it came.
+    async fn flood_until_closed(
+        socket: &mut BufReader<TcpStream>,
+        chunk: &[u8],
+        total: usize,
+    ) -> bool {
+        let mut sent = 0;
+        while sent < total {
+            let write = socket.get_mut().write_all(chunk);
+            match tokio::time::timeout(DROPPED_WITHIN, write).await {
+                Ok(Ok(())) => sent += chunk.len(),
+                Ok(Err(_)) => return true,
+                Err(_) => return false,
+            }
+        }
+        closed_by_client(socket).await
+    }
+
+    fn backend(url: &str) -> MemcachedBackend {
+        let settings = Settings::from_url(url).unwrap();
+        let BackendSettings::Memcached(memcached) = &settings.backend else {
+            panic!("{url} is not a memcached URL")
+        };
+        MemcachedBackend::new(memcached).unwrap()
+    }
+
+    /// What the stand-in answers `mg k v` with, one connection each.
+    enum Answer {
+        /// A value header announcing `len` bytes, then `sent` of them, then silence.
+        Announce { len: usize, sent: usize },
+        /// Bytes without a line break, up to `total`.
+        EndlessLine { total: usize },
+        /// A whole value of `len` bytes.
+        Value { len: usize },
+    }
+
+    #[tokio::test]
+    async fn hostile_replies_are_errors_within_bounded_memory() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answers = [
+            Answer::Announce {
+                len: 1 << 30,
+                sent: 1024,
+            },
+            Answer::EndlessLine { total: 64 << 20 },
+            Answer::Value { len: 2_000_000 },
+        ];
+        let (dropped, mut was_dropped) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            for answer in answers {
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut socket = BufReader::new(socket);
+                let mut request = String::new();
+                socket.read_line(&mut request).await.unwrap();
+                assert_eq!(request, "mg k v\r\n");
+                let closed = match answer {
+                    Answer::Announce { len, sent } => {
+                        let header = format!("VA {len}\r\n");
+                        socket.get_mut().write_all(header.as_bytes()).await.unwrap();
+                        socket.get_mut().write_all(&vec![b'x'; sent]).await.unwrap();
+                        closed_by_client(&mut socket).await
+                    }
+                    Answer::EndlessLine { total } => {
+                        flood_until_closed(&mut socket, &[b'x'; 64 * 1024], total).await
+                    }
+                    Answer::Value { len } => {
+                        let mut reply = format!("VA {len}\r\n").into_bytes();
+                        reply.resize(reply.len() + len, b'x');
+                        reply.extend_from_slice(b"\r\n");
+                        flood_until_closed(&mut socket, &reply, reply.len()).await
+                    }
+                };
+                dropped.send(closed).unwrap();
+            }
+            // Then a well-behaved server.
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut socket = BufReader::new(socket);
+            let mut request = String::new();
+            while socket.read_line(&mut request).await.unwrap_or(0) > 0 {
+                socket
+                    .get_mut()
+                    .write_all(b"VA 3\r\nabc\r\n")
+                    .await
+                    .unwrap();
+                request.clear();
+            }
+        });
+        // Values up to 1.5 MiB, so a 1 GiB announcement passes the size
+        // check and must be read as it arrives.
+        let large = backend(&format!(
+            "memcached://127.0.0.1:{port}?socket_timeout=0.5&max_value_size=2GiB"
+        ));
+        let err = large.get("k").await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Timeout,
+            "1 GiB announced, 1 KiB sent: {err}"
+        );
+        assert_peak_bounded();
+        assert!(
+            was_dropped.recv().await.unwrap(),
+            "its connection is dropped"
+        );
+
+        let err = large.get("k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend, "an endless line: {err}");
+        assert!(
+            err.to_string().contains("reply line over 8192 bytes"),
+            "{err}"
+        );
+        assert_peak_bounded();
+        assert!(
+            was_dropped.recv().await.unwrap(),
+            "its connection is dropped"
+        );
+
+        let small = backend(&format!(
+            "memcached://127.0.0.1:{port}?socket_timeout=0.5&max_value_size=1MiB"
+        ));
+        let err = small.get("k").await.unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Backend,
+            "a value over the limit: {err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("value of 2000000 bytes, over max_value_size (1048576 bytes)"),
+            "{err}"
+        );
+        assert_peak_bounded();
+        assert!(
+            was_dropped.recv().await.unwrap(),
+            "its connection is dropped"
+        );
+
+        assert_eq!(
+            small.get("k").await.unwrap(),
+            Some(Bytes::from_static(b"abc")),
+            "a good reply, on a new connection"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_long_listing_is_counted_not_kept() {
+        // `get_keys_count` reads every key's line of `lru_crawler
+        // metadump`: a server may send as many as it likes.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let line = b"key=k exp=-1 la=1 cas=1 fetch=no cls=1 size=63\n";
+        let lines = (32 << 20) / line.len();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut socket = BufReader::new(socket);
+            let mut request = String::new();
+            socket.read_line(&mut request).await.unwrap();
+            assert_eq!(request, "lru_crawler metadump hash\r\n");
+            let chunk = line.repeat(1024);
+            for _ in 0..lines / 1024 {
+                socket.get_mut().write_all(&chunk).await.unwrap();
+            }
+            socket.get_mut().write_all(b"END\r\n").await.unwrap();
+            let _ = closed_by_client(&mut socket).await;
+        });
+        let backend = backend(&format!("memcached://127.0.0.1:{port}"));
+        let count = backend.get_keys_count().await.unwrap();
+        assert_eq!(count, (lines / 1024 * 1024) as u64);
+        assert_peak_bounded();
+    }
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use cashews::backend::RedisBackend;
+
+    fn backend(url: &str) -> RedisBackend {
+        let settings = Settings::from_url(url).unwrap();
+        let BackendSettings::Redis(redis) = &settings.backend else {
+            panic!("{url} is not a Redis URL")
+        };
+        RedisBackend::new(redis).unwrap()
+    }
+
+    /// The name of the next RESP command on `socket` (`None` at its end);
+    /// its arguments are read and dropped.
+    async fn command(socket: &mut BufReader<TcpStream>) -> Option<String> {
+        let mut line = String::new();
+        socket.read_line(&mut line).await.ok()?;
+        let count: usize = line.trim_end().strip_prefix('*')?.parse().ok()?;
+        let mut name = None;
+        for _ in 0..count {
+            line.clear();
+            socket.read_line(&mut line).await.ok()?;
+            let len: usize = line.trim_end().strip_prefix('$')?.parse().ok()?;
+            let mut arg = vec![0; len + 2];
+            socket.read_exact(&mut arg).await.ok()?;
+            arg.truncate(len);
+            name.get_or_insert(String::from_utf8_lossy(&arg).to_ascii_uppercase());
+        }
+        name
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_never_ends_times_out_and_its_connection_is_replaced() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (dropped, mut was_dropped) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            // Answers every command `+OK`, and a GET on the first
+            // connection with a 1 GiB bulk string that trickles in;
+            // on a later connection with `abc`.
+            for connection in 0.. {
+                let (socket, _) = listener.accept().await.unwrap();
+                let dropped = dropped.clone();
+                tokio::spawn(async move {
+                    let mut socket = BufReader::new(socket);
+                    while let Some(name) = command(&mut socket).await {
+                        let reply: &[u8] = match name.as_str() {
+                            "GET" if connection == 0 => {
+                                let header = format!("${}\r\n", 1 << 30);
+                                socket.get_mut().write_all(header.as_bytes()).await.unwrap();
+                                let trickle = async {
+                                    loop {
+                                        if socket.get_mut().write_all(&[b'x'; 4096]).await.is_err()
+                                        {
+                                            return;
+                                        }
+                                        tokio::time::sleep(Duration::from_millis(10)).await;
+                                    }
+                                };
+                                let closed = tokio::time::timeout(DROPPED_WITHIN, trickle).await;
+                                dropped.send(closed.is_ok()).unwrap();
+                                return;
+                            }
+                            "GET" => b"$3\r\nabc\r\n",
+                            _ => b"+OK\r\n",
+                        };
+                        if socket.get_mut().write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let backend = backend(&format!("redis://127.0.0.1:{port}/?socket_timeout=0.3"));
+        let err = backend.get("k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(
+            was_dropped.recv().await.unwrap(),
+            "the timed-out connection is closed, and nothing more is buffered"
+        );
+        assert_peak_bounded();
+        assert_eq!(
+            backend.get("k").await.unwrap(),
+            Some(Bytes::from_static(b"abc")),
+            "the next command, on a new connection"
+        );
+    }
+}
