@@ -104,8 +104,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn exists(&self, key: &str) -> Result<bool>;
 
     /// Adds `by` to the integer at `key`, creating it at 0 first if absent;
-    /// `expire` applies only when the key is created. A value that is not
-    /// an integer is an [`ErrorKind::NotInteger`](crate::ErrorKind::NotInteger) error.
+    /// `expire` applies only when the key is created. As Redis's `INCRBY`:
+    /// a value that is not a decimal `i64` (no `+`, spaces or leading
+    /// zeros), or a sum past `i64`, is an
+    /// [`ErrorKind::NotInteger`](crate::ErrorKind::NotInteger) error that
+    /// leaves the value unchanged.
     async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64>;
 
     /// Sets the TTL of an existing key; whether the key existed.

@@ -638,16 +638,62 @@ impl Cache {
     /// Adds `by` to the counter at `key` (created at 0 if absent, with
     /// `expire` applied only then) and returns the new value.
     ///
-    /// Counters are plain decimal integers that the backend increments, so
-    /// they carry no signature; with a `hash_key`, read them with `incr`
-    /// (by 0) rather than [`get`](Self::get), which only trusts signed values.
+    /// Counters are plain decimal integers that the backend increments, as
+    /// Redis's `INCRBY` does, on every backend alike: a value that is not a
+    /// decimal integer within `i64` (no `+`, spaces or leading zeros), or a
+    /// sum past `i64`, fails with [`ErrorKind::NotInteger`] and leaves the
+    /// value unchanged.
+    ///
+    /// Without a `hash_key`, an integer that [`set`](Self::set) wrote is a
+    /// counter, and a counter reads back with [`get`](Self::get) as any
+    /// integer type that holds it. Counters carry no signature, so with a
+    /// `hash_key`: a value that `set` wrote (signed) is not a counter, and
+    /// `incr` on it fails with [`ErrorKind::NotInteger`], saying so; read
+    /// counters with `incr` (by 0) rather than `get`, which only trusts
+    /// signed values.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// let cache = cashews::Cache::from_url("mem://")?;
+    /// cache.set("visits", &41u32, 60).await?;
+    /// assert_eq!(cache.incr("visits", 1, None).await?, 42);
+    /// assert_eq!(cache.get::<Option<u8>>("visits").await?, Some(Some(42)));
+    ///
+    /// let signed = cashews::Cache::from_url("mem://?hash_key=secret")?;
+    /// signed.set("visits", &41u32, 60).await?;
+    /// let err = signed.incr("visits", 1, None).await.unwrap_err();
+    /// assert!(err.is_not_integer() && err.to_string().contains("signed"));
+    /// # Ok(()) }
+    /// ```
     pub async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
         if !self.enabled(Command::Incr) {
             return Ok(0);
         }
         let expire = expire.into_ttl()?;
         let key = self.full_key(key);
-        self.settle("incr", &key, self.backend().incr(&key, by, expire).await)
+        match self.backend().incr(&key, by, expire).await {
+            Err(e) if e.is_not_integer() && self.inner.codec.is_signed() => {
+                Err(self.not_a_counter(&key, e).await)
+            }
+            answer => self.settle("incr", &key, answer),
+        }
+    }
+
+    /// `error`, or, when `key` holds a signed value, an error that says why
+    /// it is no counter.
+    #[cold]
+    async fn not_a_counter(&self, key: &str, error: Error) -> Error {
+        match self.backend().get(key).await {
+            Ok(Some(bytes)) if Codec::holds_signed(&bytes) => Error::new(
+                ErrorKind::NotInteger,
+                format!(
+                    "incr of {key:?}: the value there was written by `set` on a cache with \
+                     a hash_key, and signed values can't be counters (counters are \
+                     unsigned decimal integers, created by `incr`)"
+                ),
+            ),
+            _ => error,
+        }
     }
 
     /// Sets the TTL of an existing key; whether it existed.

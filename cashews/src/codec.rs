@@ -6,14 +6,21 @@
 //! |---|---|---|
 //! | `0x01` | MessagePack | no `hash_key` |
 //! | `0x02` | 32-byte MAC, then MessagePack | `hash_key` set |
-//! | `-` or a digit | a decimal integer | an integer is stored without `hash_key`, or `incr` |
+//! | `-` or a digit | a decimal integer | an integer (any width, also in `Some` or a newtype) is stored without `hash_key`, or `incr` |
 //!
 //! The format is MessagePack through `rmp-serde`, with structs written as
 //! maps (field names included): it is self-describing, so `flatten`,
 //! `untagged` and `skip_serializing_if` round-trip and added fields do not
 //! break old values, while staying compact and several times faster to decode
 //! than JSON. Integers are stored as decimal text, as Redis keeps counters, so
-//! `incr` works on a value that `set` wrote.
+//! `incr` works on a value that `set` wrote, and decimal text reads back as
+//! any integer type that holds it, an `Option` of one or a newtype over one
+//! (see [`integer`]).
+//!
+//! Signed values are never counters: `incr` cannot keep a MAC, so on a cache
+//! with `hash_key` it fails on a value that `set` wrote (`Cache::incr` says
+//! so), and the counters it creates are unsigned decimal text, which `get`
+//! rejects there.
 //!
 //! The MAC is BLAKE3 in keyed mode over the key and the payload (see
 //! [`signer`]).
@@ -23,6 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod integer;
 pub(crate) mod signer;
 
 use signer::{MAC_LEN, Signer};
@@ -77,6 +85,11 @@ impl Codec {
         self.signer.is_some()
     }
 
+    /// Whether `bytes` hold a signed value (which `incr` cannot count on).
+    pub(crate) fn holds_signed(bytes: &[u8]) -> bool {
+        bytes.first() == Some(&SIGNED)
+    }
+
     /// Bytes to store `value` under `key` (the full key, prefix included).
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<Vec<u8>> {
         let mut out = Vec::new();
@@ -93,6 +106,9 @@ impl Codec {
         out: &mut Vec<u8>,
     ) -> Result<()> {
         out.clear();
+        if self.signer.is_none() && integer::write_text(value, out) {
+            return Ok(());
+        }
         out.push(PLAIN);
         if self.signer.is_some() {
             out[0] = SIGNED;
@@ -102,17 +118,9 @@ impl Codec {
         rmp_serde::encode::write_named(out, value).map_err(|e| {
             Error::new(ErrorKind::Encode, format!("value for {key:?}")).with_source(e)
         })?;
-        match &self.signer {
-            Some(signer) => {
-                let mac = signer.sign(key, &out[header..]);
-                out[1..header].copy_from_slice(&mac);
-            }
-            None => {
-                if let Some(n) = as_integer(&out[header..]) {
-                    out.clear();
-                    out.extend_from_slice(n.as_bytes());
-                }
-            }
+        if let Some(signer) = &self.signer {
+            let mac = signer.sign(key, &out[header..]);
+            out[1..header].copy_from_slice(&mac);
         }
         Ok(())
     }
@@ -142,46 +150,11 @@ impl Codec {
                 if self.signer.is_some() {
                     return Err(Rejected::Unsigned);
                 }
-                return decode_integer(bytes);
+                return integer::decode(bytes);
             }
             _ => return Err(Rejected::Corrupt),
         };
         rmp_serde::from_slice(payload).map_err(|_| Rejected::Type)
-    }
-}
-
-/// If `msgpack` is exactly one integer, its decimal form.
-fn as_integer(msgpack: &[u8]) -> Option<String> {
-    let is_int = match msgpack.first()? {
-        0x00..=0x7f | 0xe0..=0xff => msgpack.len() == 1,
-        0xcc | 0xd0 => msgpack.len() == 2,
-        0xcd | 0xd1 => msgpack.len() == 3,
-        0xce | 0xd2 => msgpack.len() == 5,
-        0xcf | 0xd3 => msgpack.len() == 9,
-        _ => false,
-    };
-    if !is_int {
-        return None;
-    }
-    match rmp_serde::from_slice::<i64>(msgpack) {
-        Ok(n) => Some(n.to_string()),
-        Err(_) => rmp_serde::from_slice::<u64>(msgpack)
-            .ok()
-            .map(|n| n.to_string()),
-    }
-}
-
-fn decode_integer<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejected> {
-    use serde::de::IntoDeserializer;
-    let text = std::str::from_utf8(bytes).map_err(|_| Rejected::Corrupt)?;
-    if let Ok(n) = text.parse::<i64>() {
-        let de: serde::de::value::I64Deserializer<serde::de::value::Error> = n.into_deserializer();
-        T::deserialize(de).map_err(|_| Rejected::Type)
-    } else if let Ok(n) = text.parse::<u64>() {
-        let de: serde::de::value::U64Deserializer<serde::de::value::Error> = n.into_deserializer();
-        T::deserialize(de).map_err(|_| Rejected::Type)
-    } else {
-        Err(Rejected::Corrupt)
     }
 }
 

@@ -129,6 +129,11 @@ async fn harness() -> Harness {
 
 conformance_suite!(#[tokio::test], harness().await);
 
+values_suite!(async {
+    let server = MemcachedServer::start().await;
+    support::values::Target::new(server.url(), Some(Box::new(server)))
+});
+
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }

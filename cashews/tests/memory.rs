@@ -20,6 +20,8 @@ fn memory(size: usize) -> MemoryBackend {
 
 conformance_suite!(#[tokio::test(start_paused = true)], Harness::paused(Arc::new(memory(10_000))));
 
+values_suite!(async { support::values::Target::new("mem://", None) });
+
 fn v(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }

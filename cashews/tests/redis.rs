@@ -37,6 +37,11 @@ async fn harness() -> Harness {
 
 conformance_suite!(#[tokio::test], harness().await);
 
+values_suite!(async {
+    let server = RedisServer::start().await;
+    support::values::Target::new(server.url(), Some(Box::new(server)))
+});
+
 #[tokio::test]
 async fn unix_socket_and_database_and_what_clear_deletes() {
     let server = RedisServer::start().await;

@@ -35,6 +35,11 @@ async fn harness() -> Harness {
 
 conformance_suite!(#[tokio::test], harness().await);
 
+values_suite!(async {
+    let cluster = RedisCluster::start().await;
+    support::values::Target::new(cluster.url(), Some(Box::new(cluster)))
+});
+
 async fn dbsize(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
     redis::cmd("DBSIZE").query_async(conn).await.unwrap()
 }

@@ -23,10 +23,11 @@
 //!   key lives at least its TTL and at most a second more (a lock never
 //!   frees early). `get_expire` tells the time the key is sure to live.
 //!   TTLs over 30 days are sent as absolute times, as memcached requires.
-//! - memcached counters are unsigned: `incr` by a positive amount is one
-//!   atomic `ma` that creates the key when missing (with the TTL), while a
-//!   negative amount or a negative stored value takes a compare-and-swap
-//!   loop on the decimal text, keeping the key's TTL.
+//! - `incr` answers as Redis's `INCRBY` does (signed 64-bit, the same
+//!   refusals, nothing written when refused), where memcached's own
+//!   counters are unsigned, wrap at 2^64 and accept `+`, spaces and leading
+//!   zeros: it is a compare-and-swap loop (read, check, then `ma` or `ms`
+//!   under the CAS), two round trips, keeping the key's TTL.
 //! - A reply may carry a value of at most `max_value_size` bytes (16 MiB
 //!   unless set) and lines of at most 8 KiB; a longer one is a `Backend`
 //!   error and its connection is closed. A long value is read into a
@@ -214,53 +215,54 @@ impl MemcachedBackend {
         try_join_all(sent).await.map(drop)
     }
 
-    /// `incr` as a compare-and-swap on the decimal text: for what memcached's
-    /// unsigned counters cannot do (negative amounts and values).
-    async fn incr_by_swapping(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
+    /// [`Backend::incr`] on `key` (a stored key), as Redis's `INCRBY`: the
+    /// value is read with its CAS token and checked as Redis checks it
+    /// (see [`parse_int`]) before anything is written, so a refused
+    /// increment changes nothing. A missing key is created at `by` (`ME`,
+    /// add). A non-negative value grown by a non-negative amount is `ma`
+    /// under the CAS, which keeps the TTL as it is; anything else is
+    /// rewritten by `ms` under the CAS with the TTL the read reported
+    /// (memcached's `ma` cannot go below 0, and a `decr` pads the shorter
+    /// result with spaces).
+    async fn incr_checked(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
         for _ in 0..CAS_ATTEMPTS {
             let (reply, server) = self.one("incr", key, |r| r.get(key, "v c t")).await?;
-            let (value, flags) = match reply {
+            let (meta, value) = match reply {
                 Reply::Miss => {
                     let created = by.to_string();
-                    let (reply, server) = self
-                        .one("incr", key, |r| {
-                            r.set(
-                                key,
-                                created.as_bytes(),
-                                &format!("{} ME", ttl_flag('T', expire)),
-                            )
-                        })
-                        .await?;
-                    match reply {
-                        Reply::Done(_) => return Ok(by),
-                        Reply::NotStored => continue,
-                        other => return Err(server.unexpected("incr", &other)),
+                    let flags = format!("{} ME", ttl_flag('T', expire));
+                    match self
+                        .one("incr", key, |r| r.set(key, created.as_bytes(), &flags))
+                        .await?
+                    {
+                        (Reply::Done(_), _) => return Ok(by),
+                        // Someone created it meanwhile: read again.
+                        (Reply::NotStored, _) => continue,
+                        (other, server) => return Err(server.unexpected("incr", &other)),
                     }
                 }
-                Reply::Value(meta, value) => {
-                    let n = parse_int(&value).ok_or_else(|| not_integer(key))?;
-                    let n = n.checked_add(by).ok_or_else(|| overflow(key, by))?;
-                    let cas = meta
-                        .cas
-                        .ok_or_else(|| server.unexpected("incr", &Reply::Value(meta, value)))?;
-                    // `ms` sets a new TTL: give back the one the key had.
-                    let ttl = match meta.ttl {
-                        Some(t) if t > 0 => format!("T{t}"),
-                        _ => "T0".to_owned(),
-                    };
-                    (n, format!("{ttl} C{cas}"))
-                }
+                Reply::Value(meta, value) => (meta, value),
                 other => return Err(server.unexpected("incr", &other)),
             };
-            let text = value.to_string();
-            let (reply, server) = self
-                .one("incr", key, |r| r.set(key, text.as_bytes(), &flags))
-                .await?;
+            let n = parse_int(&value).ok_or_else(|| not_integer(key))?;
+            let sum = n.checked_add(by).ok_or_else(|| overflow(key, by))?;
+            let Some(cas) = meta.cas else {
+                return Err(server.unexpected("incr", &Reply::Value(meta, value)));
+            };
+            let reply = if n >= 0 && by >= 0 {
+                let flags = format!("C{cas} D{by}");
+                self.one("incr", key, |r| r.arithmetic(key, &flags)).await?
+            } else {
+                let text = sum.to_string();
+                let flags = format!("T{} C{cas}", remaining_ttl(meta.ttl));
+                self.one("incr", key, |r| r.set(key, text.as_bytes(), &flags))
+                    .await?
+            };
             match reply {
-                Reply::Done(_) => return Ok(value),
+                (Reply::Done(_), _) => return Ok(sum),
                 // Someone else wrote (or it expired) meanwhile: read again.
-                Reply::Exists | Reply::NotFound => {}
-                other => return Err(server.unexpected("incr", &other)),
+                (Reply::Exists | Reply::NotFound, _) => {}
+                (other, server) => return Err(server.unexpected("incr", &other)),
             }
         }
         Err(Error::new(
@@ -312,6 +314,12 @@ fn ttl_seconds(expire: Option<Duration>) -> u64 {
         .as_secs()
         .saturating_add(u64::from(d.subsec_nanos() > 0))
         .saturating_add(1);
+    relative_or_absolute(seconds)
+}
+
+/// A TTL of `seconds` from now (not 0) as memcached reads it: itself up to
+/// 30 days, the Unix time it ends beyond.
+fn relative_or_absolute(seconds: u64) -> u64 {
     if seconds <= LONGEST_RELATIVE_TTL {
         return seconds;
     }
@@ -320,6 +328,15 @@ fn ttl_seconds(expire: Option<Duration>) -> u64 {
         .map_or(0, |d| d.as_secs());
     // memcached holds times as 32-bit numbers.
     now.saturating_add(seconds).min(i32::MAX as u64)
+}
+
+/// The `T` flag that gives an item back the TTL an `mg … t` reported:
+/// `-1` (or none) is no expiry (`0`), else the seconds left, at least 1.
+fn remaining_ttl(reported: Option<i64>) -> u64 {
+    match reported {
+        Some(t) if t >= 0 => relative_or_absolute(t.unsigned_abs().max(1)),
+        _ => 0,
+    }
 }
 
 /// A TTL flag (`T` or `N`) for `expire`.
@@ -457,34 +474,7 @@ impl Backend for MemcachedBackend {
     }
 
     async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
-        let key = storage_key(key);
-        if by >= 0 {
-            // Adds `by`, or creates the key at `by` (J) with the TTL (N).
-            let flags = format!("{} J{by} D{by} v", ttl_flag('N', expire));
-            match self
-                .one("incr", &key, |r| r.arithmetic(&key, &flags))
-                .await?
-            {
-                (Reply::Value(_, digits), server) => {
-                    let n = std::str::from_utf8(&digits)
-                        .ok()
-                        .and_then(|d| d.trim_end().parse::<u64>().ok())
-                        .ok_or_else(|| {
-                            server.unexpected(
-                                "incr",
-                                &Reply::Value(Default::default(), digits.clone()),
-                            )
-                        })?;
-                    // memcached counts in u64 and wraps; Redis would refuse.
-                    return i64::try_from(n).map_err(|_| overflow(&key, by));
-                }
-                // Not an unsigned decimal: maybe a negative one, which the
-                // swap below handles, or not a number at all.
-                (Reply::Error(line), _) if line.contains("non-numeric") => {}
-                (other, server) => return Err(server.unexpected("incr", &other)),
-            }
-        }
-        self.incr_by_swapping(&key, by, expire).await
+        self.incr_checked(&storage_key(key), by, expire).await
     }
 
     async fn expire(&self, key: &str, timeout: Duration) -> Result<bool> {

@@ -61,7 +61,8 @@ macro_rules! conformance_suite {
             delete_and_delete_many, exists, incr_creates_and_adds, incr_expiry_only_on_create,
             incr_on_non_integer_fails, expire_and_get_expire, ping, clear, locks,
             get_size, get_keys_count, scan_and_get_match, delete_match, glob_escapes_and_classes,
-            binary_and_unicode_keys, fixed_window, slide_window);
+            binary_and_unicode_keys, fixed_window, slide_window,
+            incr_refused_changes_nothing, incr_keeps_a_long_ttl);
     };
     (@cases #[$test:meta], $make:expr; $($case:ident),*) => {$(
         #[$test]
@@ -376,6 +377,61 @@ pub async fn slide_window(h: &Harness) {
             .await
             .unwrap(),
         "a limit of 0 admits nothing"
+    );
+}
+
+/// What Redis's `INCRBY` refuses (a sum past `i64`, text that is not a
+/// canonical decimal `i64`) is an error on every backend, and leaves the
+/// value as it was.
+pub async fn incr_refused_changes_nothing(h: &Harness) {
+    for (key, start, by) in [
+        ("max", i64::MAX - 1, 2),
+        ("min", i64::MIN + 1, -2),
+        ("max", i64::MAX, i64::MAX),
+        ("min", i64::MIN, i64::MIN),
+    ] {
+        let start = start.to_string();
+        h.backend
+            .set(key, b(&start), Some(MIN), None)
+            .await
+            .unwrap();
+        let err = h.backend.incr(key, by, None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotInteger, "{start} + {by}: {err}");
+        assert_eq!(get(h, key).await, Some(start), "overflow leaves the value");
+    }
+    assert_eq!(h.backend.incr("max", -1, None).await.unwrap(), i64::MAX - 1);
+    assert_eq!(h.backend.incr("min", 1, None).await.unwrap(), i64::MIN + 1);
+    for text in [
+        "+5",
+        " 5",
+        "5 ",
+        "007",
+        "-0",
+        "",
+        "9223372036854775808",
+        "18446744073709551615",
+    ] {
+        h.backend.set("odd", b(text), None, None).await.unwrap();
+        let err = h.backend.incr("odd", 1, None).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotInteger, "{text:?}: {err}");
+        assert_eq!(get(h, "odd").await.as_deref(), Some(text), "left untouched");
+    }
+}
+
+/// A counter keeps a TTL beyond 30 days (memcached's limit of relative
+/// TTLs) through increments and decrements, also below 0.
+pub async fn incr_keeps_a_long_ttl(h: &Harness) {
+    let forty_days = Duration::from_secs(40 * 24 * 3600);
+    assert_eq!(h.backend.incr("n", 5, Some(forty_days)).await.unwrap(), 5);
+    assert_eq!(h.backend.incr("n", 1, None).await.unwrap(), 6);
+    assert_eq!(h.backend.incr("n", -1, None).await.unwrap(), 5);
+    assert_eq!(h.backend.incr("n", -10, None).await.unwrap(), -5);
+    assert_eq!(h.backend.incr("n", 6, None).await.unwrap(), 1);
+    assert_eq!(get(h, "n").await.as_deref(), Some("1"));
+    let left = h.backend.get_expire("n").await.unwrap();
+    assert!(
+        matches!(left, Expiry::Remaining(d) if d > forty_days - MIN && d <= forty_days),
+        "{left:?}"
     );
 }
 

@@ -550,10 +550,16 @@ impl MemcachedServer {
                 continue;
             }
             let left = ttl - seconds;
+            // memcached reads a TTL beyond 30 days as a Unix time.
+            let ttl = if left > 30 * 24 * 3600 {
+                left + i64::try_from(std::time::UNIX_EPOCH.elapsed().unwrap().as_secs()).unwrap()
+            } else {
+                left
+            };
             let reply = if left <= 1 {
                 raw.command(&format!("md {key}\r\n")).await
             } else {
-                raw.command(&format!("mg {key} T{left}\r\n")).await
+                raw.command(&format!("mg {key} T{ttl}\r\n")).await
             };
             assert!(matches!(reply.as_str(), "HD" | "NF" | "EN"), "{reply}");
         }

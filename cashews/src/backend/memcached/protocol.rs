@@ -86,8 +86,9 @@ impl Requests {
         self.line("md", key, flags);
     }
 
-    /// `ma`: arithmetic on a decimal value (`D` delta, `N` auto-create
-    /// with a TTL, `J` initial value, `v` return the result).
+    /// `ma`: arithmetic on a decimal value (`D` delta, `C<cas>` only if
+    /// unchanged, `N` auto-create with a TTL, `J` initial value, `v`
+    /// return the result).
     pub(super) fn arithmetic(&mut self, key: &str, flags: &str) {
         self.line("ma", key, flags);
     }
