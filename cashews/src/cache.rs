@@ -21,6 +21,7 @@ use crate::switch::{self, Command};
 use crate::ttl::IntoTtl;
 
 mod lock;
+mod sets;
 mod window;
 
 pub use lock::LockGuard;

@@ -112,6 +112,15 @@ impl Backend for Scaled {
     async fn get_keys_count(&self) -> cashews::Result<u64> {
         self.0.get_keys_count().await
     }
+    async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> cashews::Result<()> {
+        self.0.set_add(key, members, up(expire)).await
+    }
+    async fn set_members(&self, key: &str) -> cashews::Result<Vec<String>> {
+        self.0.set_members(key).await
+    }
+    async fn set_remove(&self, key: &str, members: &[&str]) -> cashews::Result<u64> {
+        self.0.set_remove(key, members).await
+    }
 }
 
 async fn harness() -> Harness {
