@@ -259,6 +259,25 @@ async fn ttls_beyond_thirty_days_are_kept() {
 }
 
 #[tokio::test]
+async fn a_set_stays_within_an_item() {
+    let server = MemcachedServer::start().await;
+    let backend = backend(&server.url());
+    let ttl = Duration::from_secs(60);
+    let half = "h".repeat(cashews::backend::memcached::MAX_SET / 2);
+    backend.set_add("big", &[&half], ttl).await.unwrap();
+    let past = backend
+        .set_add("big", &[&format!("{half}2")], ttl)
+        .await
+        .unwrap_err();
+    assert!(past.to_string().contains("bytes"), "{past}");
+    assert_eq!(
+        backend.set_members("big").await.unwrap(),
+        [half],
+        "left as it was"
+    );
+}
+
+#[tokio::test]
 async fn pattern_commands_say_they_are_unsupported() {
     let server = MemcachedServer::start().await;
     let backend = backend(&server.url());
