@@ -5,11 +5,12 @@
 //! ratios of figures from this same run.
 //!
 //! Groups: `memory_hit`, `memory_miss`, `memory_per_entry`, `scaling`,
-//! `redis`, `memcached`, `stampede`. The last three start their own
-//! `redis-server` and `memcached` (see `servers.rs`); without them, their
-//! rows are skipped with a note.
+//! `redis`, `memcached`, `stampede`, `invalidation`. The last four start
+//! their own `redis-server` and `memcached` (see `servers.rs`); without
+//! them, their rows are skipped with a note.
 
 mod footprint;
+mod invalidation;
 mod measure;
 mod memory;
 mod remote;
@@ -63,8 +64,8 @@ fn main() {
         // Threads of their own, outside the runtime above.
         rt.block_on(scaling::threads(effort, &mut report));
     }
-    if run("redis") || run("memcached") || run("stampede") {
-        servers_rows(effort, &run, &mut report);
+    if run("redis") || run("memcached") || run("stampede") || run("invalidation") {
+        servers_rows(effort, quick, &run, &mut report);
     }
     let targets = targets();
     if json {
@@ -76,8 +77,8 @@ fn main() {
 
 /// The rows against real servers, on a multi-thread runtime of both cores
 /// (the 64-task throughputs and the 1,000-caller stampedes need them).
-fn servers_rows(effort: Effort, run: &dyn Fn(&str) -> bool, report: &mut Report) {
-    let redis = if run("redis") || run("stampede") {
+fn servers_rows(effort: Effort, quick: bool, run: &dyn Fn(&str) -> bool, report: &mut Report) {
+    let redis = if run("redis") || run("stampede") || run("invalidation") {
         start(servers::redis, report)
     } else {
         None
@@ -108,6 +109,14 @@ fn servers_rows(effort: Effort, run: &dyn Fn(&str) -> bool, report: &mut Report)
         }
         if run("stampede") {
             stampede::run(effort, redis.as_ref().map(servers::Server::url), report).await;
+        }
+        // Last: it fills the server with a million keys (and clears it after).
+        let keys = if quick { 1_000 } else { 1_000_000 };
+        if run("invalidation")
+            && let Some(server) = &redis
+            && let Err(e) = invalidation::redis(effort, server.url(), keys, report).await
+        {
+            report.note(format!("invalidation rows stopped: {e}"));
         }
     });
 }

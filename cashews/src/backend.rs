@@ -12,11 +12,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) mod any;
 #[cfg(any(feature = "redis", feature = "memcached"))]
 mod backoff;
+mod members;
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub mod memcached;
@@ -213,9 +214,46 @@ pub trait Backend: Send + Sync + 'static {
         }
     }
 
+    /// Adds `members` to the set at `key` (creating it) and makes the set
+    /// live at least `expire` from now: a longer TTL it has is kept, and a
+    /// set without one stays without. Adding no members changes nothing.
+    /// A key holding something other than a set is an error (Redis's
+    /// `WRONGTYPE`).
+    ///
+    /// Sets index keys by something other than their name (the tags of
+    /// [`strategy::tags`](crate::strategy::tags)). The default fails with
+    /// [`ErrorKind::Unsupported`]: every built-in backend overrides it.
+    async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> Result<()> {
+        let _ = (key, members, expire);
+        Err(no_sets("set_add"))
+    }
+
+    /// The members of the set at `key`, in no particular order; none if
+    /// the key is missing. Members that are not UTF-8 (written by another
+    /// client) are left out.
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        let _ = key;
+        Err(no_sets("set_members"))
+    }
+
+    /// Removes `members` from the set at `key`, keeping its TTL; how many
+    /// were in it. A set left empty is deleted.
+    async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
+        let _ = (key, members);
+        Err(no_sets("set_remove"))
+    }
+
     /// Roughly how many bytes `key` takes, `None` if missing.
     async fn get_size(&self, key: &str) -> Result<Option<u64>>;
 
     /// How many keys the backend holds.
     async fn get_keys_count(&self) -> Result<u64>;
+}
+
+/// The error of a set command on a backend that does not implement sets.
+fn no_sets(command: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("{command}: this backend does not implement the set commands"),
+    )
 }

@@ -21,6 +21,7 @@ use crate::switch::{self, Command};
 use crate::ttl::IntoTtl;
 
 mod lock;
+mod sets;
 mod window;
 
 pub use lock::LockGuard;
@@ -58,6 +59,7 @@ struct Inner {
 struct Counters {
     backend_failures: AtomicU64,
     rejected_values: AtomicU64,
+    failed_invalidations: AtomicU64,
 }
 
 /// Counts of the failures a cache absorbed instead of returning them.
@@ -71,6 +73,11 @@ pub struct CacheStats {
     /// Stored values read as misses: bad or missing signature, corrupt bytes,
     /// or bytes that do not decode as the requested type.
     pub rejected_values: u64,
+    /// Invalidations that failed after their call succeeded (the call's
+    /// result stands): a pattern on a backend that cannot match patterns
+    /// (memcached), or a backend error outside safe mode. Their keys stay
+    /// until their TTL.
+    pub failed_invalidations: u64,
 }
 
 impl fmt::Debug for Cache {
@@ -283,7 +290,16 @@ impl Cache {
         CacheStats {
             backend_failures: s.backend_failures.load(Ordering::Relaxed),
             rejected_values: s.rejected_values.load(Ordering::Relaxed),
+            failed_invalidations: s.failed_invalidations.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts an invalidation that failed (see [`CacheStats::failed_invalidations`]).
+    pub(crate) fn count_failed_invalidation(&self) {
+        self.inner
+            .stats
+            .failed_invalidations
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether caching is on for this cache.

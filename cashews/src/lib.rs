@@ -435,6 +435,6 @@ pub use cashews_macros::circuit_breaker;
 /// ```
 ///
 /// Options: `ttl`, `tags` (required), and `key`, `prefix`, `cache`, `crate`
-/// as for [`cache`]. Deleting tags needs a backend that can scan keys
-/// (memory, Redis).
+/// as for [`cache`]. Each tag keeps an index of its keys, so deleting
+/// tags works on every backend without a scan.
 pub use cashews_macros::tagged;

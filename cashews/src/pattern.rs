@@ -55,6 +55,54 @@ fn is_special(c: char) -> bool {
     matches!(c, '*' | '?' | '[' | ']' | '\\')
 }
 
+/// Whether `pattern` has no glob metacharacter (`*`, `?`, `[`) outside a
+/// `\` escape: then it matches exactly one key, [`unescape`]`(pattern)`,
+/// which can be deleted or read directly instead of by a scan.
+///
+/// ```
+/// use cashews::pattern::is_literal;
+/// assert!(is_literal(r"user:\*:profile"));
+/// assert!(!is_literal("user:*:profile"));
+/// ```
+pub fn is_literal(pattern: &str) -> bool {
+    let mut bytes = pattern.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'*' | b'?' | b'[' => return false,
+            // The escaped byte is literal, whatever it is.
+            b'\\' => {
+                bytes.next();
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// The key a [literal](is_literal) pattern matches: every `\x` becomes
+/// `x` (a lone `\` at the end stays, as it matches itself). The inverse of
+/// [`escape`].
+///
+/// ```
+/// use cashews::pattern::{escape, unescape};
+/// assert_eq!(unescape(r"user:\*:profile"), "user:*:profile");
+/// assert_eq!(unescape(&escape("a*b[c]?\\")), "a*b[c]?\\");
+/// ```
+pub fn unescape(pattern: &str) -> Cow<'_, str> {
+    if !pattern.contains('\\') {
+        return Cow::Borrowed(pattern);
+    }
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '\\' => chars.next().unwrap_or('\\'),
+            other => other,
+        });
+    }
+    Cow::Owned(out)
+}
+
 /// Redis compares bytes as C `char`, which is signed on the platforms it is
 /// mostly run on; ranges over bytes above 0x7f follow that.
 fn signed(b: u8) -> i8 {
@@ -213,6 +261,38 @@ mod tests {
             assert!(!glob_match(&pattern, "user:other:x"), "{pattern}");
         }
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    }
+
+    /// Strings over an alphabet rich in glob characters, escapes and
+    /// multi-byte characters, so that the properties meet every case.
+    fn globby() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::string::string_regex(r"[ab:%*?\[\]\\^\-é🦀]{0,10}").expect("a valid regex")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_values_are_literal_and_match_only_themselves(s in globby(), other in globby()) {
+            let escaped = escape(&s);
+            proptest::prop_assert!(is_literal(&escaped));
+            proptest::prop_assert_eq!(unescape(&escaped), s.as_str());
+            proptest::prop_assert!(glob_match(&escaped, &s));
+            proptest::prop_assert_eq!(glob_match(&escaped, &other), other == s);
+        }
+
+        #[test]
+        fn a_literal_pattern_matches_its_unescaped_key_and_nothing_else(
+            pattern in globby(),
+            key in globby(),
+        ) {
+            if is_literal(&pattern) {
+                let exact = unescape(&pattern);
+                proptest::prop_assert!(glob_match(&pattern, &exact), "{:?} {:?}", pattern, exact);
+                proptest::prop_assert_eq!(glob_match(&pattern, &key), key == exact);
+            } else {
+                // A metacharacter makes it a pattern: some other key matches it.
+                proptest::prop_assert!(pattern.contains(['*', '?', '[']));
+            }
+        }
     }
 
     #[test]

@@ -16,8 +16,9 @@
 //! `E: From<cashews::Error>`, to hand the refusal over as your error. Keys
 //! are used as given (the attributes add their prefixes). State lives in
 //! the backend, so processes sharing it share it, and every
-//! strategy works on every backend: on memcached only [`delete_tags`]
-//! fails, with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+//! strategy works on every backend. The one exception: memcached cannot
+//! match a pattern, so an invalidation by a real pattern (a wildcard) fails
+//! there; it is logged at `error` level and counted (see [`invalidate`]).
 //! Time is tokio's clock: tests can pause it. Background work (early and
 //! hit refreshes) runs in the caller's [scoped switches](crate::switch).
 //! Each function below has an attribute of the same name
@@ -27,7 +28,7 @@
 //! | strategy | guarantees | options (defaults) |
 //! |---|---|---|
 //! | [`simple::cache`] (`#[cashews::cache]`, [`Cache::cached`](crate::Cache::cached)) | a hit returns the stored value; a miss runs the function and stores its value (`Ok` only for a `Result`, everything else whole); concurrent misses of one key in one process share one execution (a failed, panicked or cancelled one hands over to the next waiter); errors pass through untouched | `ttl` (fixed or per value); `condition` (store all); `protected` (on) |
-//! | [`invalidate::after`] (`#[cashews::invalidate]`) | after the call succeeds, deletes keys by pattern (values escaped) or the keys of a cached function's call, on that function's cache | patterns, calls with `_` wildcards |
+//! | [`invalidate::after`] (`#[cashews::invalidate]`) | after the call succeeds, deletes keys by pattern (values escaped) or the keys of a cached function's call, on that function's cache; a pattern naming one key is one delete | patterns, calls with `_` wildcards |
 //! | [`failover`] | runs the function every time and stores each success; on an accepted error, returns the last success stored within `ttl`, else the error | `ttl`; `when` (every error); attribute prefix `fail` |
 //! | [`hit`] | a value is served for at most `cache_hits` hits (counted with `incr`, shared by processes) and `ttl`; at hit `update_after`, exactly one background refresh while the old value is served | `ttl`, `cache_hits`; `update_after` (none) |
 //! | [`perf`] | runs the function and caches its result only when the call was degraded; hits while cached | `ttl`; `trace_size` (10, traced in-process); `condition` ([`twice_the_mean`] of a full trace) |
@@ -37,7 +38,7 @@
 //! | [`rate_limit`] + [`RateLimit`] | fixed window from its first call: at most `limit` calls per `period`, exact (one `incr` per call); the call over the limit starts a ban; refused calls get [`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited) or [`rate_limit_or`]'s action | `limit`, `period`; `ban` (`period`, and never shorter than the window) |
 //! | [`rate_limit`] + [`SliceRateLimit`] (slice_rate_limit) | sliding window: at most `limit` calls admitted in any `period`, exact at the edges; refused calls are not counted | `limit`, `period` |
 //! | [`circuit_breaker`] | opens for `ttl` when the failure rate of the last `period` reaches `errors_rate` % with at least `min_calls` calls; open, it refuses at once with [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen); half-open, a share of calls probe: a success closes it, a failure reopens it | `errors_rate`, `period`, `ttl`; `min_calls` (1); `half_open(ttl, percent)` (none); `failure` (every error) |
-//! | [`tagged`], [`tag`], [`delete_tags`] | deleting a tag deletes every key tagged with it (memory, Redis) | `tags`, `ttl` |
+//! | [`tagged`], [`tag`], [`delete_tags`] | deleting a tag deletes every key tagged with it, reading the tag's index (no scan) | `tags`, `ttl` |
 //!
 //! Rate limiters fail open: with caching switched off or the backend down
 //! in safe mode, calls are admitted.

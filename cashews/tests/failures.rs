@@ -17,12 +17,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cashews::Cache;
+use support::logs::capture_logs;
 use support::servers::MemcachedServer;
 #[cfg(feature = "redis")]
 use support::servers::RedisServer;
@@ -103,28 +103,6 @@ impl Function {
             .get_with(|| async { self.runs.fetch_add(1, Ordering::SeqCst) + 1 })
             .await
     }
-}
-
-/// Log lines written while the returned guard lives (this thread only).
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink(logs.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 /// Calls until a call is served from the cache again; how many it took.

@@ -1,6 +1,10 @@
 //! `#[cashews::invalidate]`: by pattern and by a call of a cached function,
 //! with hostile arguments (`*`, `?`, `[`) that must delete only their own
-//! keys. And the same without the macro.
+//! keys. And the same without the macro. An exact invalidation (no
+//! wildcard) is one delete on every backend; a real pattern on memcached
+//! fails loudly: logged at error level and counted.
+
+mod support;
 
 use std::sync::LazyLock;
 
@@ -204,4 +208,163 @@ async fn naming_a_function_that_is_not_cached_is_an_error() {
     let err = Invalidation::of_call(plain(1), &[]).unwrap_err();
     assert!(err.is_unsupported());
     assert!(err.to_string().contains("#[cashews::cache]"), "{err}");
+}
+
+/// A cached function on a cache of its own, and invalidations of it in
+/// every form: exact and by pattern, by call and by template.
+struct Profiles {
+    cache: Cache,
+}
+
+impl Profiles {
+    #[cashews::cache(ttl = "1h", key = "user:{name}:{field}", cache = self.cache)]
+    async fn field(&self, name: &str, field: &str) -> String {
+        format!("{field} of {name}")
+    }
+
+    #[cashews::invalidate(self.field(name, field))]
+    async fn forget_by_call(&self, name: &str, field: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    #[cashews::invalidate("user:{name}:{field}", cache = self.cache)]
+    async fn forget_by_template(&self, name: &str, field: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    #[cashews::invalidate(self.field(name, _))]
+    async fn forget_user(&self, name: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn has(&self, name: &str, field: &str) -> bool {
+        self.cache
+            .exists(&format!("user:{name}:{field}"))
+            .await
+            .unwrap()
+    }
+}
+
+/// Names whose escaped patterns hold every kind of glob character.
+const NAMES: [&str; 6] = ["ada", "a*b", "axb", "?", "[x]", r"back\slash"];
+
+/// Every exact invalidation deletes its one key, and nothing else.
+async fn exact_invalidations_delete_their_key(cache: Cache) {
+    let p = Profiles { cache };
+    for name in NAMES {
+        for field in ["email", "name"] {
+            p.field(name, field).await;
+        }
+    }
+    for (i, name) in NAMES.iter().enumerate() {
+        assert_eq!(p.forget_by_call(name, "email").await, Ok(()));
+        assert!(!p.has(name, "email").await, "{name}: by call");
+        assert!(p.has(name, "name").await, "{name}");
+        assert_eq!(p.forget_by_template(name, "name").await, Ok(()));
+        assert!(!p.has(name, "name").await, "{name}: by template");
+        for later in &NAMES[i + 1..] {
+            assert!(
+                p.has(later, "email").await && p.has(later, "name").await,
+                "{name} took {later}"
+            );
+        }
+    }
+    assert_eq!(p.cache.stats().failed_invalidations, 0);
+}
+
+#[tokio::test]
+async fn exact_on_memory() {
+    exact_invalidations_delete_their_key(Cache::from_url("mem://").unwrap()).await;
+}
+
+#[tokio::test]
+async fn exact_on_memory_routed_with_a_prefix() {
+    let cache = cashews::CacheBuilder::from_url("mem://?prefix=app")
+        .unwrap()
+        .route("user:a", "mem://")
+        .unwrap()
+        .build();
+    exact_invalidations_delete_their_key(cache).await;
+}
+
+#[cfg(feature = "redis")]
+mod redis {
+    use super::*;
+    use support::monitor::Monitor;
+    use support::servers::{RedisCluster, RedisServer};
+
+    #[tokio::test]
+    async fn exact() {
+        let server = RedisServer::start().await;
+        exact_invalidations_delete_their_key(Cache::from_url(&server.url()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn exact_on_a_cluster() {
+        let cluster = RedisCluster::start().await;
+        exact_invalidations_delete_their_key(Cache::from_url(&cluster.url()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn an_exact_invalidation_is_one_del_and_no_scan() {
+        let server = RedisServer::start().await;
+        let p = Profiles {
+            cache: Cache::from_url(&server.url()).unwrap(),
+        };
+        p.field("a*b", "email").await;
+        p.field("a*b", "name").await;
+        let monitor = Monitor::start(&server).await;
+        p.forget_by_call("a*b", "email").await.unwrap();
+        p.forget_by_template("a*b", "name").await.unwrap();
+        assert_eq!(monitor.commands(&server).await, ["del", "del"]);
+        let monitor = Monitor::start(&server).await;
+        p.forget_user("a*b").await.unwrap();
+        assert_eq!(
+            monitor.commands(&server).await.first().map(String::as_str),
+            Some("scan"),
+            "a wildcard is a real pattern"
+        );
+    }
+}
+
+#[cfg(feature = "memcached")]
+mod memcached {
+    use super::*;
+    use support::logs::capture_logs;
+    use support::servers::MemcachedServer;
+
+    #[tokio::test]
+    async fn exact() {
+        let server = MemcachedServer::start().await;
+        exact_invalidations_delete_their_key(Cache::from_url(&server.url()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn a_pattern_fails_loudly_and_the_call_stands() {
+        let (logs, _guard) = capture_logs();
+        let server = MemcachedServer::start().await;
+        let p = Profiles {
+            cache: Cache::from_url(&server.url()).unwrap(),
+        };
+        p.field("ada", "email").await;
+        assert_eq!(
+            p.forget_user("ada").await,
+            Ok(()),
+            "the call's result stands"
+        );
+        assert!(
+            p.has("ada", "email").await,
+            "memcached cannot match a pattern"
+        );
+        assert_eq!(p.cache.stats().failed_invalidations, 1);
+        let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        let line = logs
+            .lines()
+            .find(|l| l.contains("invalidation failed"))
+            .unwrap_or_else(|| panic!("not logged: {logs}"));
+        assert!(
+            line.contains("ERROR") && line.contains("user:ada:*"),
+            "{line}"
+        );
+    }
 }

@@ -112,6 +112,15 @@ impl Backend for Scaled {
     async fn get_keys_count(&self) -> cashews::Result<u64> {
         self.0.get_keys_count().await
     }
+    async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> cashews::Result<()> {
+        self.0.set_add(key, members, up(expire)).await
+    }
+    async fn set_members(&self, key: &str) -> cashews::Result<Vec<String>> {
+        self.0.set_members(key).await
+    }
+    async fn set_remove(&self, key: &str, members: &[&str]) -> cashews::Result<u64> {
+        self.0.set_remove(key, members).await
+    }
 }
 
 async fn harness() -> Harness {
@@ -251,6 +260,25 @@ async fn ttls_beyond_thirty_days_are_kept() {
     assert!(
         left <= Duration::from_secs(90) && left >= Duration::from_secs(89),
         "{left:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_set_stays_within_an_item() {
+    let server = MemcachedServer::start().await;
+    let backend = backend(&server.url());
+    let ttl = Duration::from_secs(60);
+    let half = "h".repeat(cashews::backend::memcached::MAX_SET / 2);
+    backend.set_add("big", &[&half], ttl).await.unwrap();
+    let past = backend
+        .set_add("big", &[&format!("{half}2")], ttl)
+        .await
+        .unwrap_err();
+    assert!(past.to_string().contains("bytes"), "{past}");
+    assert_eq!(
+        backend.set_members("big").await.unwrap(),
+        [half],
+        "left as it was"
     );
 }
 

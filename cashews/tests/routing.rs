@@ -53,6 +53,22 @@ async fn each_key_goes_to_its_longest_route() {
 }
 
 #[tokio::test]
+async fn a_set_goes_to_the_backend_of_its_key() {
+    let (routed, [default, users, _]) = three();
+    let ttl = std::time::Duration::from_secs(60);
+    routed
+        .set_add("user:1:tags", &["a", "b"], ttl)
+        .await
+        .unwrap();
+    routed.set_add("tags", &["c"], ttl).await.unwrap();
+    assert_eq!(users.set_members("user:1:tags").await.unwrap().len(), 2);
+    assert_eq!(default.set_members("tags").await.unwrap(), ["c"]);
+    assert!(!default.exists("user:1:tags").await.unwrap());
+    assert_eq!(routed.set_remove("user:1:tags", &["a"]).await.unwrap(), 1);
+    assert_eq!(users.set_members("user:1:tags").await.unwrap(), ["b"]);
+}
+
+#[tokio::test]
 async fn many_key_commands_split_and_keep_their_order() {
     let (routed, [_, users, _]) = three();
     let pairs = [

@@ -1,7 +1,6 @@
-//! Tags: deleting a tag deletes its keys, on memory and Redis; memcached
-//! says clearly that it cannot.
+//! Tags: deleting a tag deletes its keys, on every backend, by reading the
+//! tag's index (no scan); the index lives as long as its longest key.
 
-#[cfg(any(feature = "redis", feature = "memcached"))]
 mod support;
 
 use std::time::Duration;
@@ -56,12 +55,33 @@ async fn memory_with_a_prefix() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn memberships_expire_with_their_key() {
+async fn memory_routed() {
+    let cache = cashews::CacheBuilder::from_url("mem://")
+        .unwrap()
+        .route("user:1", "mem://")
+        .unwrap()
+        .build();
+    deleting_a_tag_deletes_its_keys(&cache).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_index_lives_as_long_as_its_longest_key() {
     let cache = Cache::from_url("mem://").unwrap();
+    cache.set("long", &1, TTL * 2).await.unwrap();
+    tag(&cache, "long", &["t"], TTL * 2).await.unwrap();
+    cache.set("short", &1, TTL / 2).await.unwrap();
+    tag(&cache, "short", &["t"], TTL / 2).await.unwrap();
+    tokio::time::advance(TTL).await;
+    assert_eq!(delete_tags(&cache, &["t"]).await.unwrap(), 1);
+    assert!(!cache.exists("long").await.unwrap());
     cache.set("k", &1, TTL).await.unwrap();
     tag(&cache, "k", &["t"], TTL).await.unwrap();
     tokio::time::advance(TTL).await;
-    assert_eq!(cache.scan("*").await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        cache.scan("*").await.unwrap(),
+        Vec::<String>::new(),
+        "the index went with its keys"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -89,19 +109,40 @@ async fn tagged_calls() {
 }
 
 #[cfg(feature = "redis")]
-#[tokio::test]
-async fn redis() {
-    let server = support::servers::RedisServer::start().await;
-    deleting_a_tag_deletes_its_keys(&Cache::from_url(&server.url()).unwrap()).await;
+mod redis {
+    use super::*;
+    use support::monitor::Monitor;
+    use support::servers::{RedisCluster, RedisServer};
+
+    #[tokio::test]
+    async fn node() {
+        let server = RedisServer::start().await;
+        deleting_a_tag_deletes_its_keys(&Cache::from_url(&server.url()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn cluster() {
+        let cluster = RedisCluster::start().await;
+        deleting_a_tag_deletes_its_keys(&Cache::from_url(&cluster.url()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn deleting_a_tag_reads_its_index_and_never_scans() {
+        let server = RedisServer::start().await;
+        let cache = Cache::from_url(&server.url()).unwrap();
+        for key in ["a", "b"] {
+            cache.set(key, &1, TTL).await.unwrap();
+            tag(&cache, key, &["t"], TTL).await.unwrap();
+        }
+        let monitor = Monitor::start(&server).await;
+        assert_eq!(delete_tags(&cache, &["t"]).await.unwrap(), 2);
+        assert_eq!(monitor.commands(&server).await, ["smembers", "del", "srem"]);
+    }
 }
 
 #[cfg(feature = "memcached")]
 #[tokio::test]
-async fn memcached_cannot_scan_and_says_so() {
+async fn memcached() {
     let server = support::servers::MemcachedServer::start().await;
-    let cache = Cache::from_url(&server.url()).unwrap();
-    cache.set("k", &1, TTL).await.unwrap();
-    tag(&cache, "k", &["t"], TTL).await.unwrap();
-    let err = delete_tags(&cache, &["t"]).await.unwrap_err();
-    assert!(err.is_unsupported(), "{err}");
+    deleting_a_tag_deletes_its_keys(&Cache::from_url(&server.url()).unwrap()).await;
 }

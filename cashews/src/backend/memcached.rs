@@ -35,6 +35,12 @@
 //! - Pooled connections belong to the runtime that opened them; once it has
 //!   shut down they are dropped unused, so a cache outlives the runtime it
 //!   was built in.
+//! - A set (`set_add`, …) is one item holding its members (see
+//!   `members.rs`), rewritten with compare-and-swap, so concurrent adds
+//!   and removals never lose one another. Not `append`: appended members
+//!   repeat whenever a key is tagged again, growing the item without
+//!   bound, and append cannot extend the TTL. A set is bounded by
+//!   memcached's item size: an add past [`MAX_SET`] bytes fails.
 //! - `scan`, `get_match` and `delete_match` fail with
 //!   [`ErrorKind::Unsupported`]: memcached cannot list keys by pattern.
 //! - `clear` is `flush_all` on every server: everything they hold, not
@@ -57,7 +63,7 @@ use futures_util::future::try_join_all;
 use self::protocol::{Reply, Requests};
 use self::server::{Listing, Server};
 use super::memory::parse_int;
-use super::{Backend, Exist, Expiry};
+use super::{Backend, Exist, Expiry, members};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::MemcachedSettings;
 
@@ -91,6 +97,9 @@ const LONGEST_RELATIVE_TTL: u64 = 30 * 24 * 60 * 60;
 const HASHED: &str = "#b3:";
 /// The longest key memcached accepts.
 const MAX_KEY: usize = 250;
+/// The largest set value written: below memcached's default item size
+/// (1 MiB, which also holds the key and the item's header).
+pub const MAX_SET: usize = 1_000_000;
 
 impl MemcachedBackend {
     /// A backend over `settings.servers`. Nothing is connected yet.
@@ -269,6 +278,72 @@ impl MemcachedBackend {
             ErrorKind::Backend,
             format!("memcached incr of {key:?}: gave up after {CAS_ATTEMPTS} conflicting writes"),
         ))
+    }
+
+    /// Rewrites the set at `key` (a stored key) with `change`, which gets
+    /// its current value and TTL (`None`: missing) and returns the new
+    /// value (`None`: delete it) and TTL flag, or `None` to leave it.
+    /// Compare-and-swap: retried when another writer wins.
+    async fn swap_set<T>(
+        &self,
+        command: &str,
+        key: &str,
+        mut change: impl FnMut(Option<(&[u8], Option<i64>)>) -> Result<(Option<SetWrite>, T)>,
+    ) -> Result<T> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (reply, server) = self.one(command, key, |r| r.get(key, "v c t")).await?;
+            let (write, out) = match &reply {
+                Reply::Miss => change(None)?,
+                Reply::Value(meta, value) => change(Some((value, meta.ttl)))?,
+                other => return Err(server.unexpected(command, other)),
+            };
+            let Some(write) = write else {
+                return Ok(out);
+            };
+            let cas = match &reply {
+                Reply::Value(meta, _) => match meta.cas {
+                    Some(cas) => Some(cas),
+                    None => return Err(server.unexpected(command, &reply)),
+                },
+                _ => None,
+            };
+            let request = |r: &mut Requests| match (&write, cas) {
+                (SetWrite::Store(value, ttl), Some(cas)) => {
+                    r.set(key, value, &format!("{ttl} C{cas}"));
+                }
+                // A missing set is created only if it still is (`ME`: add).
+                (SetWrite::Store(value, ttl), None) => r.set(key, value, &format!("{ttl} ME")),
+                (SetWrite::Delete, cas) => r.delete(key, &format!("C{}", cas.unwrap_or(0))),
+            };
+            match self.one(command, key, request).await? {
+                (Reply::Done(_), _) => return Ok(out),
+                // Someone else wrote (or it expired) meanwhile: read again.
+                (Reply::Exists | Reply::NotFound | Reply::NotStored, _) => {}
+                (other, server) => return Err(server.unexpected(command, &other)),
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Backend,
+            format!(
+                "memcached {command} of {key:?}: gave up after {CAS_ATTEMPTS} conflicting writes"
+            ),
+        ))
+    }
+}
+
+/// What [`MemcachedBackend::swap_set`] writes.
+enum SetWrite {
+    /// The new value and its TTL flag.
+    Store(Vec<u8>, String),
+    /// Deletes the set (only ever asked of a set that was read).
+    Delete,
+}
+
+/// The TTL flag that keeps an item's remaining `ttl` (as `mg … t` tells it).
+fn kept_ttl(ttl: Option<i64>) -> String {
+    match ttl {
+        Some(t) if t > 0 => format!("T{t}"),
+        _ => "T0".to_owned(),
     }
 }
 
@@ -532,6 +607,73 @@ impl Backend for MemcachedBackend {
             (Reply::Exists | Reply::NotFound, _) => Ok(false),
             (other, server) => Err(server.unexpected("unlock", &other)),
         }
+    }
+
+    async fn set_add(&self, key: &str, added: &[&str], expire: Duration) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        let key = storage_key(key);
+        self.swap_set("set_add", &key, |current| {
+            let added = members::add(&key, current.map(|(v, _)| v), added)?;
+            let ttl = match current.map(|(_, ttl)| ttl) {
+                None => Some(ttl_flag('T', Some(expire))),
+                // No TTL stays so.
+                Some(Some(-1)) => None,
+                // memcached counts a second more than the item surely lives.
+                Some(Some(left))
+                    if Duration::from_secs(left.saturating_sub(1).unsigned_abs()) >= expire =>
+                {
+                    None
+                }
+                Some(_) => Some(ttl_flag('T', Some(expire))),
+            };
+            let (value, ttl) = match (added, ttl, current) {
+                (None, None, _) => return Ok((None, ())),
+                (Some(value), ttl, current) => (
+                    value,
+                    ttl.unwrap_or_else(|| kept_ttl(current.and_then(|(_, t)| t))),
+                ),
+                (None, Some(ttl), Some((value, _))) => (value.to_vec(), ttl),
+                (None, Some(_), None) => return Ok((None, ())),
+            };
+            if value.len() > MAX_SET {
+                return Err(Error::new(
+                    ErrorKind::Backend,
+                    format!("memcached set_add of {key:?}: the set would pass {MAX_SET} bytes"),
+                ));
+            }
+            Ok((Some(SetWrite::Store(value, ttl)), ()))
+        })
+        .await
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        let key = storage_key(key);
+        match self.one("set_members", &key, |r| r.get(&key, "v")).await? {
+            (Reply::Value(_, value), _) => Ok(members::decode(&value)
+                .ok_or_else(|| members::not_a_set(&key))?
+                .into_iter()
+                .map(str::to_owned)
+                .collect()),
+            (Reply::Miss, _) => Ok(Vec::new()),
+            (other, server) => Err(server.unexpected("set_members", &other)),
+        }
+    }
+
+    async fn set_remove(&self, key: &str, removed: &[&str]) -> Result<u64> {
+        let key = storage_key(key);
+        self.swap_set("set_remove", &key, |current| {
+            let Some((value, ttl)) = current else {
+                return Ok((None, 0));
+            };
+            match members::remove(&key, value, removed)? {
+                (_, 0) => Ok((None, 0)),
+                (None, n) => Ok((Some(SetWrite::Delete), n)),
+                (Some(kept), n) => Ok((Some(SetWrite::Store(kept, kept_ttl(ttl))), n)),
+            }
+        })
+        .await
     }
 
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {

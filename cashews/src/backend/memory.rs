@@ -39,7 +39,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use self::deadline::Deadline;
-use super::{Backend, Exist, Expiry};
+use super::{Backend, Exist, Expiry, members};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pattern::glob_match;
 use crate::settings::MemorySettings;
@@ -633,6 +633,83 @@ impl Backend for MemoryBackend {
             _ => Operation::Abort(false),
         })
         .unwrap_or(true))
+    }
+
+    async fn set_add(&self, key: &str, added: &[&str], expire: Duration) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        self.start_sweeper();
+        let s = &*self.store;
+        let now = s.now();
+        let extended = s.deadline(now, Some(expire));
+        let failed = s.write(key, |current| {
+            let current = current.filter(|e| e.live(now));
+            let value = members::add(key, current.map(|e| &*e.value), added);
+            let expires_at = match current.map(|e| e.expires_at) {
+                None => extended,
+                // No TTL (or one too long to represent) stays so.
+                Some(None) => None,
+                Some(Some(held)) => match extended {
+                    Some(new) if new.at() > held.at() => Some(new),
+                    Some(_) => Some(held),
+                    None => None,
+                },
+            };
+            match (value, current) {
+                (Err(e), _) => Operation::Abort(Some(e)),
+                (Ok(Some(value)), _) => Operation::Insert(Entry::new(value.into(), expires_at)),
+                // Nothing added: only the expiry may change.
+                (Ok(None), Some(e)) => {
+                    Operation::Insert(Entry::new(Arc::clone(&e.value), expires_at))
+                }
+                (Ok(None), None) => Operation::Abort(None),
+            }
+        });
+        match failed.flatten() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        match self.read(key, |v| {
+            members::decode(v).map(|m| m.into_iter().map(str::to_owned).collect())
+        }) {
+            None => Ok(Vec::new()),
+            Some(found) => found.ok_or_else(|| members::not_a_set(key)),
+        }
+    }
+
+    async fn set_remove(&self, key: &str, removed: &[&str]) -> Result<u64> {
+        let s = &*self.store;
+        let now = s.now();
+        let mut count = 0;
+        let failed = s.write(key, |current| {
+            let Some(current) = current.filter(|e| e.live(now)) else {
+                count = 0;
+                return Operation::Abort(None);
+            };
+            match members::remove(key, &current.value, removed) {
+                Err(e) => Operation::Abort(Some(e)),
+                Ok((_, 0)) => {
+                    count = 0;
+                    Operation::Abort(None)
+                }
+                Ok((None, n)) => {
+                    count = n;
+                    Operation::Remove
+                }
+                Ok((Some(kept), n)) => {
+                    count = n;
+                    Operation::Insert(Entry::new(kept.into(), current.expires_at))
+                }
+            }
+        });
+        match failed.flatten() {
+            Some(e) => Err(e),
+            None => Ok(count),
+        }
     }
 
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {

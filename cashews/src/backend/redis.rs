@@ -14,6 +14,8 @@
 //!   `slide_window` are Lua scripts: atomic, one round trip (`EVALSHA`,
 //!   loading the script on first use). A sliding window's slot keys are
 //!   `{key}:0`, `{key}:1`, …: the hash tag keeps them on one cluster node.
+//! - Sets are Redis sets (`SADD` in a script that also extends the TTL,
+//!   `SMEMBERS`, `SREM`); on a cluster each set is one key on one node.
 //! - Pattern commands use `SCAN … MATCH`, never `KEYS`, so a large keyspace
 //!   never blocks the server. Keys that are not UTF-8 (written by other
 //!   clients) are deleted by `delete_match` but left out of `scan` and
@@ -138,6 +140,21 @@ static SLIDE_WINDOW: LazyLock<Script> = LazyLock::new(|| {
              if redis.call('SET', KEYS[i], 1, 'PX', ARGV[1], 'NX') then return 1 end \
          end \
          return 0",
+    )
+});
+
+/// Adds members to a set and makes it live at least the given time: the
+/// TTL is set when the set is new or has a shorter one (a set without one
+/// stays so). `KEYS[1]`: the set; `ARGV`: the TTL (ms), then the members.
+static SET_ADD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "local new = redis.call('EXISTS', KEYS[1]) == 0 \
+         for i = 2, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end \
+         local left = redis.call('PTTL', KEYS[1]) \
+         if new or (left >= 0 and left < tonumber(ARGV[1])) then \
+             redis.call('PEXPIRE', KEYS[1], ARGV[1]) \
+         end \
+         return 1",
     )
 });
 
@@ -585,6 +602,31 @@ impl Backend for RedisBackend {
 
     async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool> {
         Ok(self.invoke::<u64>("unlock", &UNLOCK, key, &[value]).await? == 1)
+    }
+
+    async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> Result<()> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let ttl = millis(expire).to_string();
+        let args: Vec<&[u8]> = std::iter::once(ttl.as_bytes())
+            .chain(members.iter().map(|m| m.as_bytes()))
+            .collect();
+        self.invoke::<u64>("set_add", &SET_ADD, key, &args)
+            .await
+            .map(drop)
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        let found: Vec<Vec<u8>> = self.query(cmd("SMEMBERS").arg(key)).await?;
+        Ok(found.into_iter().filter_map(utf8).collect())
+    }
+
+    async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
+        if members.is_empty() {
+            return Ok(0);
+        }
+        self.query(cmd("SREM").arg(key).arg(members)).await
     }
 
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {

@@ -3,8 +3,9 @@
 //! when none matches). For example `user:` keys on Redis, shared by every
 //! process, and everything else in memory.
 //!
-//! - Commands of one key go to that key's backend, locks and rate-limit
-//!   windows included (a window's slots live beside it).
+//! - Commands of one key go to that key's backend, locks, rate-limit
+//!   windows (a window's slots live beside it) and sets included (a set's
+//!   members are only text: they may name keys of any backend).
 //! - Commands of several keys are split per backend, sent concurrently, and
 //!   their answers put back in the order of the keys.
 //! - Pattern commands ask every backend that may hold a match: the default,
@@ -256,6 +257,18 @@ impl Backend for RoutedBackend {
 
     async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
         self.of(key).slide_window(key, limit, period).await
+    }
+
+    async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> Result<()> {
+        self.of(key).set_add(key, members, expire).await
+    }
+
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        self.of(key).set_members(key).await
+    }
+
+    async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
+        self.of(key).set_remove(key, members).await
     }
 
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {

@@ -11,6 +11,13 @@
 //! [`pattern::escape`](crate::pattern::escape)): a user named `*` deletes
 //! only their own keys.
 //!
+//! A pattern with no unescaped glob character (a call with no wildcard, a
+//! template with every value given) names one key: it is deleted directly,
+//! one `delete`, on every backend. Only a real pattern scans the keyspace
+//! (`delete_match`), which memcached cannot do: there the invalidation
+//! fails, is logged at `error` level and counted in
+//! [`CacheStats::failed_invalidations`](crate::CacheStats::failed_invalidations).
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 //! use cashews::strategy::invalidate::Invalidation;
@@ -34,7 +41,7 @@ use std::future::Future;
 
 use crate::cache::Cache;
 use crate::error::Result;
-use crate::key;
+use crate::{key, pattern};
 
 /// Keys to delete: a Redis glob pattern on a cache.
 #[derive(Debug, Clone)]
@@ -77,15 +84,30 @@ impl Invalidation {
         &self.pattern
     }
 
-    /// Deletes the matching keys now; how many.
+    /// Whether the pattern names one key (it has no unescaped glob
+    /// character), which [`run`](Self::run) deletes directly.
+    pub fn is_exact(&self) -> bool {
+        pattern::is_literal(&self.pattern)
+    }
+
+    /// Deletes the matching keys now; how many. An [exact](Self::is_exact)
+    /// pattern is one `delete`; any other a `delete_match`, which fails
+    /// with [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) on
+    /// memcached.
     pub async fn run(&self) -> Result<u64> {
+        if self.is_exact() {
+            let key = pattern::unescape(&self.pattern);
+            return Ok(u64::from(self.cache.delete(&key).await?));
+        }
         self.cache.delete_match(&self.pattern).await
     }
 }
 
 /// Runs `f`; if `succeeded` says its result is a success, runs the
-/// invalidations (failures to build or run one are logged: they never fail
-/// the call). The result is returned as it is.
+/// invalidations. The result is returned as it is: its write has happened,
+/// so a failure to build or run an invalidation never fails the call; it
+/// is logged at `error` level, and a failed run is counted in
+/// [`CacheStats::failed_invalidations`](crate::CacheStats::failed_invalidations).
 ///
 /// The invalidations are built before `f` runs, from the arguments as they
 /// are then.
@@ -120,7 +142,12 @@ where
             match invalidation {
                 Ok(inv) => {
                     if let Err(e) = inv.run().await {
-                        tracing::warn!(pattern = inv.pattern, error = %e, "invalidation failed");
+                        inv.cache.count_failed_invalidation();
+                        tracing::error!(
+                            pattern = inv.pattern,
+                            error = %e,
+                            "invalidation failed; the keys stay until their ttl"
+                        );
                     }
                 }
                 Err(e) => tracing::error!(error = %e, "invalidation target is not a cached call"),

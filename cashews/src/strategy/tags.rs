@@ -6,22 +6,24 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::absorb;
-use crate::{Cache, pattern};
+use futures_util::future::try_join_all;
 
-/// Where the membership of `key` in `tag` is recorded. The tag's length
-/// comes first so that tag `a` never matches the memberships of tag `a:b`.
-fn membership_prefix(tag: &str) -> String {
-    format!("cashews:tag:{}:{tag}:", tag.len())
+use super::absorb;
+use crate::Cache;
+
+/// The key of the set of keys tagged `tag` (the tag's index).
+fn index_key(tag: &str) -> String {
+    ["cashews:tag:", tag].concat()
 }
 
 /// Tags `key`: deleting any of `tags` (with [`delete_tags`]) deletes it.
 ///
-/// Each membership is one key, `cashews:tag:{len}:{tag}:{key}`, living as
-/// long as the tagged value (`ttl`), so it works on every backend with
-/// plain `set`s and nothing needs cleaning up. Tag a key after storing it:
-/// a deletion that runs between the two steps misses it (as with any
-/// invalidation racing a write).
+/// Each tag keeps an index, a set of the keys it names (see
+/// [`Cache::set_add`]), living at least as long as the longest `ttl` of
+/// those keys: each tagging extends it. So [`delete_tags`] reads the
+/// index instead of scanning the keyspace, and works on every backend.
+/// Tag a key after storing it: a deletion that runs between the two steps
+/// misses it (as with any invalidation racing a write).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -37,40 +39,31 @@ fn membership_prefix(tag: &str) -> String {
 /// # Ok(()) }
 /// ```
 pub async fn tag(cache: &Cache, key: &str, tags: &[&str], ttl: Duration) -> crate::Result<()> {
-    if tags.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<String> = tags
-        .iter()
-        .map(|t| [membership_prefix(t).as_str(), key].concat())
-        .collect();
-    let pairs: Vec<(&str, u8)> = keys.iter().map(|k| (k.as_str(), 1)).collect();
-    cache.set_many(&pairs, ttl).await
+    try_join_all(
+        tags.iter()
+            .map(|t| async move { cache.set_add(&index_key(t), &[key], ttl).await }),
+    )
+    .await
+    .map(drop)
 }
 
-/// Deletes every key tagged with any of `tags`; how many keys (memberships
+/// Deletes every key tagged with any of `tags`; how many keys (indexes
 /// not counted).
 ///
-/// Finds the members with a key scan, so it needs a backend that can scan:
-/// memory and Redis. On memcached, which cannot, it fails with
-/// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported).
+/// Costs the tagged keys, not the keyspace: per tag, one read of its
+/// index, one deletion of the keys it names, and one removal of those
+/// from the index (a key tagged meanwhile stays in it).
 pub async fn delete_tags(cache: &Cache, tags: &[&str]) -> crate::Result<u64> {
     let mut deleted = 0;
     for t in tags {
-        let prefix = membership_prefix(t);
-        let memberships = cache
-            .scan(&format!("{}*", pattern::escape(&prefix)))
-            .await?;
-        if memberships.is_empty() {
+        let index = index_key(t);
+        let members = cache.set_members(&index).await?;
+        if members.is_empty() {
             continue;
         }
-        let members: Vec<&str> = memberships
-            .iter()
-            .filter_map(|m| m.strip_prefix(&prefix))
-            .collect();
+        let members: Vec<&str> = members.iter().map(String::as_str).collect();
         deleted += cache.delete_many(&members).await?;
-        let memberships: Vec<&str> = memberships.iter().map(String::as_str).collect();
-        cache.delete_many(&memberships).await?;
+        cache.set_remove(&index, &members).await?;
     }
     Ok(deleted)
 }

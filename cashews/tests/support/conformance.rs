@@ -62,7 +62,8 @@ macro_rules! conformance_suite {
             incr_on_non_integer_fails, expire_and_get_expire, ping, clear, locks,
             get_size, get_keys_count, scan_and_get_match, delete_match, glob_escapes_and_classes,
             binary_and_unicode_keys, fixed_window, slide_window,
-            incr_refused_changes_nothing, incr_keeps_a_long_ttl);
+            incr_refused_changes_nothing, incr_keeps_a_long_ttl,
+            sets_add_list_and_remove, sets_live_as_long_as_their_longest_ttl, sets_are_not_values);
     };
     (@cases #[$test:meta], $make:expr; $($case:ident),*) => {$(
         #[$test]
@@ -699,4 +700,125 @@ pub async fn binary_and_unicode_keys(h: &Harness) {
     let raw = Bytes::from_static(&[0, 159, 146, 150, 255]);
     h.backend.set("bin", raw.clone(), None, None).await.unwrap();
     assert_eq!(h.backend.get("bin").await.unwrap(), Some(raw));
+}
+
+async fn members(h: &Harness, key: &str) -> Vec<String> {
+    sorted(h.backend.set_members(key).await.unwrap())
+}
+
+pub async fn sets_add_list_and_remove(h: &Harness) {
+    assert_eq!(members(h, "tags:t").await, Vec::<String>::new());
+    h.backend.set_add("tags:t", &[], MIN).await.unwrap();
+    assert!(
+        !h.backend.exists("tags:t").await.unwrap(),
+        "adding nothing creates nothing"
+    );
+    h.backend
+        .set_add("tags:t", &["a", "b", "a"], MIN)
+        .await
+        .unwrap();
+    h.backend
+        .set_add("tags:t", &["b", "c*", "ключ with space"], MIN)
+        .await
+        .unwrap();
+    assert_eq!(
+        members(h, "tags:t").await,
+        ["a", "b", "c*", "ключ with space"]
+    );
+    assert_eq!(
+        h.backend
+            .set_remove("tags:t", &["a", "zz", "a"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(h.backend.set_remove("missing", &["a"]).await.unwrap(), 0);
+    assert_eq!(members(h, "tags:t").await, ["b", "c*", "ключ with space"]);
+    assert!(
+        matches!(h.backend.get_expire("tags:t").await.unwrap(), Expiry::Remaining(left) if left > MIN / 2),
+        "a removal keeps the ttl"
+    );
+    assert_eq!(
+        h.backend
+            .set_remove("tags:t", &["b", "c*", "ключ with space"])
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(
+        !h.backend.exists("tags:t").await.unwrap(),
+        "an emptied set goes"
+    );
+    assert_eq!(members(h, "tags:t").await, Vec::<String>::new());
+}
+
+pub async fn sets_live_as_long_as_their_longest_ttl(h: &Harness) {
+    let remaining = |key: &'static str| async move {
+        match h.backend.get_expire(key).await.unwrap() {
+            Expiry::Remaining(left) => left,
+            other => panic!("{key}: {other:?}"),
+        }
+    };
+    h.backend
+        .set_add("ttl:s", &["x"], Duration::from_secs(20))
+        .await
+        .unwrap();
+    let left = remaining("ttl:s").await;
+    assert!(
+        left <= Duration::from_secs(20) && left > Duration::from_secs(18),
+        "{left:?}"
+    );
+    h.backend
+        .set_add("ttl:s", &["y"], Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        remaining("ttl:s").await > Duration::from_secs(18),
+        "a shorter ttl never shortens"
+    );
+    h.backend
+        .set_add("ttl:s", &["x"], Duration::from_secs(40))
+        .await
+        .unwrap();
+    let left = remaining("ttl:s").await;
+    assert!(
+        left <= Duration::from_secs(40) && left > Duration::from_secs(38),
+        "{left:?}"
+    );
+    h.advance(Duration::from_secs(30)).await;
+    assert_eq!(members(h, "ttl:s").await, ["x", "y"]);
+    h.advance(Duration::from_secs(11)).await;
+    assert_eq!(
+        members(h, "ttl:s").await,
+        Vec::<String>::new(),
+        "gone after the longest"
+    );
+    h.backend
+        .set_add("ttl:s", &["x"], Duration::from_secs(20))
+        .await
+        .unwrap();
+    h.backend
+        .set_add("ttl:s", &["y"], Duration::from_secs(20))
+        .await
+        .unwrap();
+    let left = remaining("ttl:s").await;
+    assert!(
+        left > Duration::from_secs(18),
+        "a recreated set takes a ttl again: {left:?}"
+    );
+}
+
+pub async fn sets_are_not_values(h: &Harness) {
+    h.backend
+        .set("val:v", b("plain"), None, None)
+        .await
+        .unwrap();
+    assert!(h.backend.set_add("val:v", &["m"], MIN).await.is_err());
+    assert!(h.backend.set_members("val:v").await.is_err());
+    assert!(h.backend.set_remove("val:v", &["m"]).await.is_err());
+    assert_eq!(
+        get(h, "val:v").await.as_deref(),
+        Some("plain"),
+        "left as it was"
+    );
 }

@@ -2,5 +2,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod conformance;
+pub mod logs;
+#[cfg(feature = "redis")]
+pub mod monitor;
 pub mod servers;
 pub mod values;
