@@ -5,5 +5,6 @@ pub mod conformance;
 pub mod logs;
 #[cfg(feature = "redis")]
 pub mod monitor;
+pub mod outage;
 pub mod servers;
 pub mod values;
