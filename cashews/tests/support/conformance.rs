@@ -61,7 +61,8 @@ macro_rules! conformance_suite {
             delete_and_delete_many, exists, incr_creates_and_adds, incr_expiry_only_on_create,
             incr_on_non_integer_fails, expire_and_get_expire, ping, clear, locks,
             get_size, get_keys_count, scan_and_get_match, delete_match, glob_escapes_and_classes,
-            binary_and_unicode_keys, fixed_window, slide_window);
+            binary_and_unicode_keys, fixed_window, slide_window,
+            protective_commands);
     };
     (@cases #[$test:meta], $make:expr; $($case:ident),*) => {$(
         #[$test]
@@ -643,4 +644,53 @@ pub async fn binary_and_unicode_keys(h: &Harness) {
     let raw = Bytes::from_static(&[0, 159, 146, 150, 255]);
     h.backend.set("bin", raw.clone(), None, None).await.unwrap();
     assert_eq!(h.backend.get("bin").await.unwrap(), Some(raw));
+}
+
+/// Protective writes behave as `set`/`incr` with an expiry on every
+/// backend, and the plain commands see, expire and delete their keys.
+pub async fn protective_commands(h: &Harness) {
+    let ttl = Duration::from_secs(10);
+    let be = &h.backend;
+    assert!(
+        be.set_protective("p", b("1"), ttl, Some(Exist::Absent))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !be.set_protective("p", b("2"), ttl, Some(Exist::Absent))
+            .await
+            .unwrap(),
+        "NX on a held key"
+    );
+    assert!(
+        !be.set_protective("q", b("1"), ttl, Some(Exist::Present))
+            .await
+            .unwrap()
+    );
+    assert_eq!(get(h, "p").await.as_deref(), Some("1"));
+    assert!(be.exists("p").await.unwrap());
+    assert!(matches!(
+        be.get_expire("p").await.unwrap(),
+        Expiry::Remaining(_)
+    ));
+    assert_eq!(be.incr_protective("c", 2, ttl).await.unwrap(), 2);
+    h.advance(Duration::from_secs(6)).await;
+    assert_eq!(
+        be.incr_protective("c", 3, ttl).await.unwrap(),
+        5,
+        "expire applies only on create"
+    );
+    assert!(be.set_protective("d", b("x"), ttl, None).await.unwrap());
+    assert!(be.delete("d").await.unwrap());
+    h.advance(Duration::from_secs(5)).await;
+    assert_eq!(get(h, "p").await, None, "expired with its ttl");
+    assert_eq!(get(h, "c").await, None, "expired on the first ttl");
+    assert_eq!(get(h, "d").await, None);
+    assert!(
+        be.set_protective("p", b("3"), ttl, Some(Exist::Absent))
+            .await
+            .unwrap()
+    );
+    assert!(be.unlock("p", b"3").await.unwrap());
+    assert_eq!(get(h, "p").await, None);
 }
