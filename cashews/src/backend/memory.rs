@@ -99,6 +99,10 @@ impl std::fmt::Debug for MemoryBackend {
 
 type Key = Arc<str>;
 
+/// The shortest time between two sweeps for room in a full protective
+/// store (the periodic sweep runs besides).
+const FULL_SWEEP_GAP: Duration = Duration::from_millis(10);
+
 struct Entry {
     /// Shared so that a rewrite that keeps the value (`expire`, a retried
     /// compute) does not copy it.
@@ -178,6 +182,10 @@ struct Store {
     protected_capacity: usize,
     /// New protective keys refused because their store was full.
     protected_refusals: AtomicU64,
+    /// When a full protective store was last swept for room: at most once
+    /// per [`FULL_SWEEP_GAP`], so refused writes under attack do not each
+    /// scan the map.
+    protected_swept_at: Mutex<Option<Instant>>,
     check_interval: Duration,
     sweeper_started: AtomicBool,
 }
@@ -196,6 +204,7 @@ impl MemoryBackend {
             protected_len: AtomicUsize::new(0),
             protected_capacity: settings.protected_size.max(1),
             protected_refusals: AtomicU64::new(0),
+            protected_swept_at: Mutex::new(None),
             check_interval: settings.check_interval,
             sweeper_started: AtomicBool::new(false),
         });
@@ -475,7 +484,7 @@ impl Store {
                     return Ok(Some(t));
                 }
                 Compute::Aborted(Refused::Full) => {
-                    if !swept && self.sweep_protected() > 0 {
+                    if !swept && self.sweep_protected_for_room() > 0 {
                         swept = true;
                         continue;
                     }
@@ -611,9 +620,17 @@ impl Store {
         }
     }
 
-    /// Removes expired protective entries; how many.
-    fn sweep_protected(&self) -> usize {
+    /// Removes expired protective entries, unless that was tried less than
+    /// [`FULL_SWEEP_GAP`] ago; how many.
+    fn sweep_protected_for_room(&self) -> usize {
         let now = self.now();
+        {
+            let mut last = self.protected_swept_at.lock();
+            if last.is_some_and(|at| now.saturating_duration_since(at) < FULL_SWEEP_GAP) {
+                return 0;
+            }
+            *last = Some(now);
+        }
         let map = self.map.pin();
         let expired: Vec<Key> = map
             .iter()

@@ -39,13 +39,19 @@ impl LockGuard {
             token: new_token(),
             released: false,
         };
-        // An error (a timeout, say) may hide a lock that was taken: the
-        // guard stays armed and its drop releases whatever it holds.
-        if guard.cache.set_lock(key, &guard.token, ttl).await? {
-            Ok(guard)
-        } else {
-            guard.released = true;
-            Err(Error::new(ErrorKind::Locked, format!("{key:?} is locked")))
+        match guard.cache.set_lock(key, &guard.token, ttl).await {
+            Ok(true) => Ok(guard),
+            Ok(false) => {
+                guard.released = true;
+                Err(Error::new(ErrorKind::Locked, format!("{key:?} is locked")))
+            }
+            Err(e) => {
+                // A backend failure (a timeout, say) may hide a lock that
+                // was taken: the guard stays armed and its drop releases
+                // whatever it holds. Any other error stored nothing.
+                guard.released = !e.is_backend_failure();
+                Err(e)
+            }
         }
     }
 

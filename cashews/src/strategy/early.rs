@@ -223,8 +223,12 @@ async fn elect<T>(
             lock.keep = true;
             None
         }
-        // It may have been taken all the same: dropping `lock` releases it.
-        Err(e) => absorb(key, "set_lock", Err(e)),
+        Err(e) => {
+            // A backend failure may hide a lock that was taken: dropping
+            // `lock` armed releases it. Any other error stored nothing.
+            lock.keep = !e.is_backend_failure();
+            absorb(key, "set_lock", Err(e))
+        }
     }
 }
 
