@@ -178,6 +178,25 @@ async fn a_full_protective_store_refuses_new_state() {
     assert_eq!(mem.protected_refusals(), 3);
 }
 
+/// A sliding window on memory is one protective entry, whatever its limit;
+/// a value at its key is an error, not a window.
+#[tokio::test(start_paused = true)]
+async fn a_sliding_window_is_one_protective_entry() {
+    let mem = memory(4, 4);
+    let cache = Cache::builder(mem.clone()).build();
+    let limit = SliceRateLimit::new(1_000, MINUTE);
+    for _ in 0..1_000 {
+        assert!(limited(&cache, "w", &limit).await);
+    }
+    assert!(!limited(&cache, "w", &limit).await);
+    assert_eq!(mem.protected_count(), 1);
+    tokio::time::advance(MINUTE).await;
+    assert!(limited(&cache, "w", &limit).await, "the window slid");
+    mem.set("v", "odd".into(), None, None).await.unwrap();
+    let err = mem.slide_window("v", 3, MINUTE).await.unwrap_err();
+    assert!(err.to_string().contains("not a sliding window"), "{err}");
+}
+
 /// A plain write over a protective key makes it a value again (bounded
 /// and evictable), and the other way round; the counts follow.
 #[tokio::test(start_paused = true)]

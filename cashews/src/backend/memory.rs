@@ -37,6 +37,8 @@
 //! the cache with values can never evict a ban, a held lock or an open
 //! breaker, and `size` still bounds the values exactly. Each protective
 //! entry has a TTL (its window, ban or lock), so the store drains by itself.
+//! A sliding window takes one entry per key (its admission times), not the
+//! `limit` slot keys of [`Backend::slide_window`]'s default.
 //!
 //! A write keeps the kind it is made as: a plain `set` over a protective key
 //! makes it a value, a protective write over a value makes it protective;
@@ -186,6 +188,8 @@ struct Store {
     /// per [`FULL_SWEEP_GAP`], so refused writes under attack do not each
     /// scan the map.
     protected_swept_at: Mutex<Option<Instant>>,
+    /// The origin of the admission times a sliding window stores.
+    epoch: Instant,
     check_interval: Duration,
     sweeper_started: AtomicBool,
 }
@@ -205,6 +209,7 @@ impl MemoryBackend {
             protected_capacity: settings.protected_size.max(1),
             protected_refusals: AtomicU64::new(0),
             protected_swept_at: Mutex::new(None),
+            epoch: Instant::now(),
             check_interval: settings.check_interval,
             sweeper_started: AtomicBool::new(false),
         });
@@ -677,6 +682,25 @@ impl Store {
     }
 }
 
+/// The admission ends a sliding window's entry holds; `None` if the value
+/// is not one.
+fn window_ends(value: &[u8]) -> Option<impl Iterator<Item = u64> + '_> {
+    let chunks = value.chunks_exact(8);
+    if !chunks.remainder().is_empty() {
+        return None;
+    }
+    // Every chunk is 8 bytes: the conversion cannot fail.
+    Some(chunks.map(|c| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default())))
+}
+
+/// As Redis answers a command on a key of the wrong type.
+fn not_a_window(key: &str) -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        format!("{key:?} holds a value that is not a sliding window"),
+    )
+}
+
 fn not_integer(key: &str) -> Error {
     Error::new(
         ErrorKind::NotInteger,
@@ -845,6 +869,46 @@ impl Backend for MemoryBackend {
 
     async fn incr_protective(&self, key: &str, by: i64, expire: Duration) -> Result<i64> {
         self.incr_as(key, by, Some(expire), Some(true))
+    }
+
+    /// One protective entry per window, holding the end of each admission
+    /// still in it (nanoseconds from the store's epoch, little-endian
+    /// `u64`s): one atomic write, and one entry of the protective bound
+    /// rather than `limit` slot keys.
+    async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        self.start_sweeper();
+        let s = &*self.store;
+        let now = s.now();
+        let expires_at = s.deadline(now, Some(period));
+        let nanos = |at: Instant| {
+            u64::try_from(at.saturating_duration_since(s.epoch).as_nanos()).unwrap_or(u64::MAX)
+        };
+        let (now_at, end) = (nanos(now), expires_at.map_or(u64::MAX, |d| nanos(d.at())));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let aborted = s.write(key, |current| {
+            let current = current.filter(|e| e.live(now));
+            let mut ends: Vec<u64> = match current.map(|e| window_ends(&e.value)) {
+                None => Vec::new(),
+                Some(Some(ends)) => ends.filter(|&t| t > now_at).collect(),
+                Some(None) => return Operation::Abort(Err(not_a_window(key))),
+            };
+            if ends.len() >= limit {
+                return Operation::Abort(Ok(false));
+            }
+            // The entry lives as long as its last admission counts.
+            let outlived = ends.iter().any(|&t| t > end);
+            let entry_end = match current {
+                Some(e) if outlived => e.expires_at,
+                _ => expires_at,
+            };
+            ends.push(end);
+            let value: Vec<u8> = ends.iter().flat_map(|t| t.to_le_bytes()).collect();
+            Operation::Insert(Entry::of_kind(value.into(), entry_end, true))
+        })?;
+        aborted.unwrap_or(Ok(true))
     }
 
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {
