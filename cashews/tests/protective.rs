@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashews::backend::{Backend, MemoryBackend};
+use cashews::backend::{Backend, MemoryBackend, RoutedBackend};
 use cashews::settings::MemorySettings;
 use cashews::strategy::{
     CircuitBreaker, Locked, RateLimit, SliceRateLimit, circuit_breaker, locked, rate_limit,
@@ -59,10 +59,23 @@ async fn limited(cache: &Cache, key: &str, limiter: &impl cashews::strategy::Lim
 /// Fills the cache far beyond `size` between every check: the windows
 /// admit exactly `limit`, the lock and the `locked` holder's lock stay
 /// held, the breaker stays open, and the values never exceed `size`.
-fn limits_hold_under_a_flood(size: usize, limit: u64, rounds: usize, flood_factor: usize) {
+/// `routed` puts the memory behind a [`RoutedBackend`], whose protective
+/// commands must reach it as such.
+fn limits_hold_under_a_flood(
+    size: usize,
+    limit: u64,
+    rounds: usize,
+    flood_factor: usize,
+    routed: bool,
+) {
     paused_runtime().block_on(async {
         let mem = memory(size, 64);
-        let cache = Cache::builder(mem.clone()).build();
+        let cache = if routed {
+            let elsewhere = memory(1, 1);
+            Cache::builder(RoutedBackend::new(mem.clone()).route("elsewhere:", elsewhere)).build()
+        } else {
+            Cache::builder(mem.clone()).build()
+        };
         let fixed = RateLimit::new(limit, MINUTE);
         let sliding = SliceRateLimit::new(limit, MINUTE);
         let breaker = CircuitBreaker::new(50, MINUTE, MINUTE);
@@ -136,8 +149,9 @@ proptest! {
         limit in 1u64..5,
         rounds in 1usize..8,
         flood_factor in 2usize..6,
+        routed in any::<bool>(),
     ) {
-        limits_hold_under_a_flood(size, limit, rounds, flood_factor);
+        limits_hold_under_a_flood(size, limit, rounds, flood_factor, routed);
     }
 }
 
