@@ -296,3 +296,14 @@ async fn routing_keeps_protective_keys_off_an_evicting_redis() {
     );
     guard.release().await.unwrap();
 }
+
+#[test]
+fn protected_size_is_a_memory_option() {
+    let settings = cashews::settings::Settings::from_url("mem://?protected_size=5").unwrap();
+    let cashews::settings::BackendSettings::Memory(mem) = settings.backend else {
+        panic!("a memory backend");
+    };
+    assert_eq!(mem.protected_size, 5);
+    let err = Cache::from_url("mem://?protected_size=0").unwrap_err();
+    assert!(err.to_string().contains("`protected_size`"), "{err}");
+}
