@@ -22,7 +22,7 @@ use cashews::strategy::{
     CircuitBreaker, Early, Failover, Hit, Locked, Perf, RateLimit, SliceRateLimit, Soft,
     circuit_breaker, early, failover, hit, locked, perf, rate_limit, soft, tagged,
 };
-use cashews::{Cache, Error, Exist, Expiry, Result};
+use cashews::{Cache, Error, ErrorKind, Exist, Expiry, Result};
 
 type Boxed = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -73,7 +73,15 @@ fn counted(
 /// Memory behind a round trip: every command yields before and after it
 /// runs, so a call can be cancelled with its command not yet sent, or done
 /// but unanswered, as on a network backend.
-struct RoundTrips(MemoryBackend);
+/// With `lose_replies`, a protective write (a lock) is done but answered
+/// with a timeout, as when a reply is lost.
+struct RoundTrips(MemoryBackend, LostReplies);
+
+#[derive(Clone, Copy, PartialEq)]
+enum LostReplies {
+    None,
+    OfProtectiveWrites,
+}
 
 async fn trip<T>(command: impl Future<Output = T>) -> T {
     tokio::task::yield_now().await;
@@ -145,7 +153,11 @@ impl Backend for RoundTrips {
         expire: Duration,
         exist: Option<Exist>,
     ) -> Result<bool> {
-        trip(self.0.set_protective(key, value, expire, exist)).await
+        let answer = trip(self.0.set_protective(key, value, expire, exist)).await;
+        if self.1 == LostReplies::OfProtectiveWrites {
+            return Err(Error::new(ErrorKind::Timeout, "reply lost"));
+        }
+        answer
     }
     async fn incr_protective(&self, key: &str, by: i64, expire: Duration) -> Result<i64> {
         trip(self.0.incr_protective(key, by, expire)).await
@@ -416,10 +428,39 @@ async fn every_strategy_cancelled_at_every_poll_on_memory() {
 async fn every_strategy_cancelled_at_every_poll_between_round_trips() {
     for case in cases() {
         cancel_at_every_poll(&case, || {
-            Cache::builder(RoundTrips(MemoryBackend::new(Default::default()))).build()
+            let memory = MemoryBackend::new(Default::default());
+            Cache::builder(RoundTrips(memory, LostReplies::None)).build()
         })
         .await;
     }
+}
+
+/// A lock taken on the backend whose reply is lost (safe mode answers
+/// "not taken") is released all the same: by `Cache::lock` and by early's
+/// refresh election.
+#[tokio::test(start_paused = true)]
+async fn a_lock_whose_reply_is_lost_is_released() {
+    let memory = MemoryBackend::new(Default::default());
+    let cache = Cache::builder(RoundTrips(memory.clone(), LostReplies::OfProtectiveWrites)).build();
+    assert!(cache.lock("k", MINUTE).await.unwrap_err().is_locked());
+    settle().await;
+    assert!(
+        !memory.exists("k").await.unwrap(),
+        "Cache::lock left its lock"
+    );
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let _ = early(&cache, "e", &EARLY, counted(&Arc::default())).await;
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let _ = early(&cache, "e", &EARLY, counted(&calls)).await;
+    settle().await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no refresh without the lock"
+    );
+    let left = memory.scan("e:early:*").await.unwrap();
+    assert!(left.is_empty(), "early left its lock: {left:?}");
 }
 
 /// On Redis a lock command is a round trip, so `locked` and `Cache::lock`

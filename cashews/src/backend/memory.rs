@@ -342,9 +342,7 @@ impl MemoryBackend {
         })
         .is_ok_and(|aborted| aborted.unwrap_or(true))
     }
-}
 
-impl MemoryBackend {
     /// `incr`, making the entry protective with `Some(true)`; `None`
     /// keeps an existing entry's kind (a new one is a value).
     fn incr_as(

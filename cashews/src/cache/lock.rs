@@ -1,7 +1,12 @@
 //! The scoped lock of [`Cache::lock`].
 
+use std::time::Duration;
+
+use bytes::Bytes;
+
 use super::Cache;
 use crate::error::{Error, ErrorKind, Result};
+use crate::switch::Command;
 use crate::ttl::IntoTtl;
 
 /// A random owner token: only its holder can release the lock.
@@ -30,28 +35,24 @@ impl LockGuard {
     ///
     /// The guard exists before the lock is asked for: if this future is
     /// dropped while the request is on its way (the lock may be taken on
-    /// the server already), dropping the guard releases it. Only an
-    /// answer of "not taken" disarms it.
+    /// the server already), dropping the guard releases it. Only an answer
+    /// that the lock was not taken disarms it.
     pub(crate) async fn acquire(cache: &Cache, key: &str, ttl: impl IntoTtl) -> Result<Self> {
+        let ttl = ttl
+            .into_ttl()?
+            .ok_or_else(|| Error::new(ErrorKind::Ttl, "a lock needs a ttl, not None"))?;
         let mut guard = Self {
             cache: cache.clone(),
             key: key.to_owned(),
             token: new_token(),
             released: false,
         };
-        match guard.cache.set_lock(key, &guard.token, ttl).await {
-            Ok(true) => Ok(guard),
-            Ok(false) => {
-                guard.released = true;
-                Err(Error::new(ErrorKind::Locked, format!("{key:?} is locked")))
-            }
-            Err(e) => {
-                // A backend failure (a timeout, say) may hide a lock that
-                // was taken: the guard stays armed and its drop releases
-                // whatever it holds. Any other error stored nothing.
-                guard.released = !e.is_backend_failure();
-                Err(e)
-            }
+        let request = cache.request_lock(key, &guard.token, ttl).await;
+        guard.released = !request.maybe_held;
+        if request.answer? {
+            Ok(guard)
+        } else {
+            Err(Error::new(ErrorKind::Locked, format!("{key:?} is locked")))
         }
     }
 
@@ -69,6 +70,41 @@ impl LockGuard {
         let answer = self.cache.unlock(&self.key, &self.token).await;
         self.released = true;
         answer
+    }
+}
+
+/// What a lock request left behind.
+pub(crate) struct LockRequest {
+    /// Whether the lock was taken, through safe mode (which answers a
+    /// backend failure with "not taken").
+    pub(crate) answer: Result<bool>,
+    /// Whether the lock may be held by the requester: taken, or unknown
+    /// after a backend failure (a timeout may hide a lock that was taken).
+    /// Whoever holds the token must then release it.
+    pub(crate) maybe_held: bool,
+}
+
+impl Cache {
+    /// Asks for the lock `key` for `token`, telling apart "not taken" from
+    /// "perhaps taken", which safe mode's answer does not.
+    pub(crate) async fn request_lock(&self, key: &str, token: &str, ttl: Duration) -> LockRequest {
+        if !self.enabled(Command::SetLock) {
+            return LockRequest {
+                answer: Ok(false),
+                maybe_held: false,
+            };
+        }
+        let key = self.full_key(key);
+        let token = Bytes::copy_from_slice(token.as_bytes());
+        let answer = self.backend().set_lock(&key, token, ttl).await;
+        let maybe_held = match &answer {
+            Ok(taken) => *taken,
+            Err(e) => e.is_backend_failure(),
+        };
+        LockRequest {
+            answer: self.settle("set_lock", &key, answer),
+            maybe_held,
+        }
     }
 }
 

@@ -216,20 +216,10 @@ async fn elect<T>(
         token: format!("{:032x}", fastrand::u128(..)),
         keep: false,
     };
-    match cache.set_lock(&lock.key, &lock.token, ttl).await {
-        Ok(true) => Some(lock),
-        Ok(false) => {
-            // Someone else's: nothing to release.
-            lock.keep = true;
-            None
-        }
-        Err(e) => {
-            // A backend failure may hide a lock that was taken: dropping
-            // `lock` armed releases it. Any other error stored nothing.
-            lock.keep = !e.is_backend_failure();
-            absorb(key, "set_lock", Err(e))
-        }
-    }
+    let request = cache.request_lock(&lock.key, &lock.token, ttl).await;
+    // Not ours for sure: nothing to release.
+    lock.keep = !request.maybe_held;
+    absorb(key, "set_lock", request.answer).then_some(lock)
 }
 
 async fn call<T, E, F, Fut>(f: F) -> Result<(T, Duration), E>
