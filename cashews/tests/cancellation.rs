@@ -178,7 +178,12 @@ struct Case {
     prepare: fn(Cache) -> Boxed,
     /// The call: run cancelled, then once more as the follow-up.
     call: fn(Cache, Arc<AtomicU32>) -> Boxed,
-    /// The most runs of the function the two calls may make together.
+    /// Whether a second caller runs alongside the cancelled one (and must
+    /// not hang on what it leaves).
+    concurrent: bool,
+    /// The most runs of the function all the calls may make together:
+    /// 3 for a strategy that runs it on every call (or on every
+    /// concurrent miss), fewer where it shares or refreshes once.
     max_calls: u32,
 }
 
@@ -202,6 +207,7 @@ fn cases() -> Vec<Case> {
                     let _ = cache.cached("k", MINUTE).try_get_with(f).await;
                 })
             },
+            concurrent: true,
             max_calls: 2,
         },
         Case {
@@ -212,7 +218,8 @@ fn cases() -> Vec<Case> {
                     let _ = failover(&cache, "k", &Failover::new(MINUTE), counted(&calls)).await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
         Case {
             name: "hit",
@@ -228,6 +235,7 @@ fn cases() -> Vec<Case> {
             },
             // One refresh per generation of the value, at its first hit:
             // the cancelled call's, then the follow-up's of the new value.
+            concurrent: true,
             max_calls: 2,
         },
         Case {
@@ -238,7 +246,8 @@ fn cases() -> Vec<Case> {
                     let _ = perf(&cache, "k", &PERF, counted(&calls)).await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
         Case {
             name: "locked",
@@ -248,6 +257,7 @@ fn cases() -> Vec<Case> {
                     let _ = locked(&cache, "k", &LOCKED, counted(&calls)).await;
                 })
             },
+            concurrent: true,
             max_calls: 2,
         },
         Case {
@@ -263,6 +273,7 @@ fn cases() -> Vec<Case> {
                     guard.release().await.expect("released");
                 })
             },
+            concurrent: false,
             max_calls: 0,
         },
         Case {
@@ -279,6 +290,7 @@ fn cases() -> Vec<Case> {
                 })
             },
             // One refresh of the generation that is due.
+            concurrent: true,
             max_calls: 1,
         },
         Case {
@@ -296,7 +308,8 @@ fn cases() -> Vec<Case> {
                     let _ = soft(&cache, "k", &options, counted(&calls)).await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
         Case {
             name: "rate_limit",
@@ -307,7 +320,8 @@ fn cases() -> Vec<Case> {
                     let _ = rate_limit(&cache, "k", &limit, counted(&calls)).await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
         Case {
             name: "slice_rate_limit",
@@ -318,7 +332,8 @@ fn cases() -> Vec<Case> {
                     let _ = rate_limit(&cache, "k", &limit, counted(&calls)).await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
         Case {
             name: "circuit_breaker",
@@ -329,7 +344,8 @@ fn cases() -> Vec<Case> {
                     let _ = circuit_breaker(&cache, "k", &breaker, counted(&calls)).await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
         Case {
             name: "tagged",
@@ -339,7 +355,8 @@ fn cases() -> Vec<Case> {
                     let _ = tagged(&cache, "k", &["t"], MINUTE, counted(&calls)).await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
         Case {
             name: "invalidate::after",
@@ -358,7 +375,8 @@ fn cases() -> Vec<Case> {
                     .await;
                 })
             },
-            max_calls: 2,
+            concurrent: true,
+            max_calls: 3,
         },
     ]
 }
@@ -380,13 +398,22 @@ async fn cancel_at_every_poll(case: &Case, make: fn() -> Cache) {
         let cache = make();
         (case.prepare)(cache.clone()).await;
         let calls = Arc::new(AtomicU32::new(0));
+        let waiter = case
+            .concurrent
+            .then(|| tokio::spawn((case.call)(cache.clone(), Arc::clone(&calls))));
         let completed = CancelAfter {
             inner: Some((case.call)(cache.clone(), Arc::clone(&calls))),
             polls,
         }
         .await;
-        settle().await;
         let at = format!("{} cancelled after {polls} polls", case.name);
+        if let Some(waiter) = waiter {
+            tokio::time::timeout(Duration::from_secs(1), waiter)
+                .await
+                .unwrap_or_else(|_| panic!("{at}: the concurrent caller hangs"))
+                .unwrap();
+        }
+        settle().await;
         let locks = locks_left(&cache).await;
         // A successful early refresh keeps its lock until the old value
         // expires, by design: its generation is refreshed.
