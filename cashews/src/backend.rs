@@ -6,6 +6,14 @@
 //! are chosen by URL; implement [`Backend`] to plug in your own and pass it to
 //! [`Cache::builder`](crate::Cache::builder). [`RoutedBackend`] puts several
 //! behind one cache, chosen by key prefix.
+//!
+//! State that enforces a limit (rate-limit windows and bans, locks,
+//! circuit-breaker state) is written with the *protective* commands
+//! ([`Backend::set_protective`], [`Backend::incr_protective`], and
+//! `set_lock`, `fixed_window`, `slide_window` through them). The memory
+//! backend never evicts it to make room for values; a Redis server under
+//! an `allkeys-*` `maxmemory-policy`, or memcached, may: route those keys
+//! to a store that does not evict (see [`Backend::set_protective`]).
 
 use std::time::Duration;
 

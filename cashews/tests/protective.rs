@@ -175,6 +175,21 @@ async fn a_full_protective_store_refuses_new_state() {
     assert_eq!(err.kind(), ErrorKind::ProtectedFull);
     assert!(err.to_string().contains("protective"), "{err}");
     assert_eq!(mem.protected_refusals(), 3);
+    // `locked` runs unlocked; a breaker that cannot store its state stays
+    // closed: the function runs.
+    let options = Locked::new(MINUTE);
+    let value = locked(&cache, "report", &options, || async { Ok::<_, Error>(7) }).await;
+    assert_eq!(value.unwrap(), 7);
+    let breaker = CircuitBreaker::new(50, MINUTE, MINUTE);
+    for _ in 0..3 {
+        let failing = || async { Err::<(), _>(Error::new(ErrorKind::Connection, "down")) };
+        let err = circuit_breaker(&cache, "cb", &breaker, failing)
+            .await
+            .unwrap_err();
+        assert!(err.is_connection(), "{err}");
+    }
+    let refusals = mem.protected_refusals();
+    assert!(refusals > 3, "counted: {refusals}");
 
     // What it holds keeps working, and values are not affected.
     assert!(limited(&cache, "a", &limit).await);
@@ -189,7 +204,7 @@ async fn a_full_protective_store_refuses_new_state() {
     guard.release().await.unwrap();
     tokio::time::advance(MINUTE * 2).await;
     assert!(limited(&cache, "c", &limit).await);
-    assert_eq!(mem.protected_refusals(), 3);
+    assert_eq!(mem.protected_refusals(), refusals);
 }
 
 /// A sliding window on memory is one protective entry, whatever its limit;

@@ -51,7 +51,9 @@
 //! keys keep working. Refusing is the safe side: evicting one would let a
 //! banned client, a lock's waiters or a tripped breaker through silently,
 //! while a refusal only denies new state, and the rate limiters turn it
-//! into a refused call (fail closed).
+//! into a refused call (fail closed). A lock that cannot be taken is an
+//! error of `Cache::lock` (`locked` then runs unlocked, `early` skips the
+//! refresh); a breaker that cannot store its state stays closed; all logged.
 
 use std::any::Any;
 use std::collections::VecDeque;
