@@ -163,3 +163,9 @@ impl<T, E> Returns<Result<T, E>> {
         predicate
     }
 }
+
+/// How many single-flight slots `cache` holds (keys being computed):
+/// lets the test suites check that a cancelled call leaves none behind.
+pub fn flights_in(cache: &crate::Cache) -> usize {
+    crate::single_flight::in_flight(cache.id())
+}

@@ -6,6 +6,14 @@
 //! are chosen by URL; implement [`Backend`] to plug in your own and pass it to
 //! [`Cache::builder`](crate::Cache::builder). [`RoutedBackend`] puts several
 //! behind one cache, chosen by key prefix.
+//!
+//! State that enforces a limit (rate-limit windows and bans, locks,
+//! circuit-breaker state) is written with the *protective* commands
+//! ([`Backend::set_protective`], [`Backend::incr_protective`], and
+//! `set_lock`, `fixed_window`, `slide_window` through them). The memory
+//! backend never evicts it to make room for values; a Redis server under
+//! an `allkeys-*` `maxmemory-policy`, or memcached, may: route those keys
+//! to a store that does not evict (see [`Backend::set_protective`]).
 
 use std::time::Duration;
 
@@ -125,9 +133,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn clear(&self) -> Result<()>;
 
     /// Takes a lock: stores `value` (the owner's token) only if `key` is
-    /// free, expiring after `expire`. Whether it was taken.
+    /// free, expiring after `expire`. Whether it was taken. The lock is
+    /// protective state (see [`set_protective`](Self::set_protective)).
     async fn set_lock(&self, key: &str, value: Bytes, expire: Duration) -> Result<bool> {
-        self.set(key, value, Some(expire), Some(Exist::Absent))
+        self.set_protective(key, value, expire, Some(Exist::Absent))
             .await
     }
 
@@ -153,7 +162,7 @@ pub trait Backend: Send + Sync + 'static {
         ban: Duration,
     ) -> Result<bool> {
         // The counter's expiry, set only when `incr` creates it, is the window.
-        let calls = self.incr(key, 1, Some(period)).await?;
+        let calls = self.incr_protective(key, 1, period).await?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         if calls <= limit {
             return Ok(true);
@@ -203,7 +212,7 @@ pub trait Backend: Send + Sync + 'static {
             for i in free {
                 let mark = Bytes::from_static(b"1");
                 if self
-                    .set(slots[i], mark, Some(period), Some(Exist::Absent))
+                    .set_protective(slots[i], mark, period, Some(Exist::Absent))
                     .await?
                 {
                     return Ok(true);
@@ -241,6 +250,49 @@ pub trait Backend: Send + Sync + 'static {
     async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
         let _ = (key, members);
         Err(no_sets("set_remove"))
+    }
+
+    // Protective state: what enforces a limit (rate-limit windows and
+    // bans, locks, circuit-breaker state) rather than caches a value.
+
+    /// Stores protective state: like [`set`](Self::set) with an expiry,
+    /// for a key that enforces a limit (a rate-limit slot, a lock, a
+    /// circuit breaker's state) and so must not be evicted to make room
+    /// for cached values.
+    ///
+    /// The default is a plain `set`. The memory backend overrides it: such
+    /// keys live outside its value bound, under a bound of their own (see
+    /// [`memory`]). A server can still evict them on its own: Redis under
+    /// an `allkeys-*` `maxmemory-policy` (use `noeviction` or a
+    /// `volatile-*` policy, which evicts only keys with a TTL, cached
+    /// values included), and memcached whenever it runs out of memory.
+    /// Route protective keys to a store that does not evict with
+    /// [`CacheBuilder::route`](crate::CacheBuilder::route):
+    ///
+    /// ```no_run
+    /// # fn main() -> cashews::Result<()> {
+    /// // Values in memcached; rate limits, locks and breakers under
+    /// // `guard:` in this process's memory, where no value evicts them.
+    /// let cache = cashews::CacheBuilder::from_url("memcached://127.0.0.1:11211")?
+    ///     .route("guard:", "mem://?protected_size=100000")?
+    ///     .build();
+    /// # drop(cache); Ok(()) }
+    /// ```
+    async fn set_protective(
+        &self,
+        key: &str,
+        value: Bytes,
+        expire: Duration,
+        exist: Option<Exist>,
+    ) -> Result<bool> {
+        self.set(key, value, Some(expire), exist).await
+    }
+
+    /// Adds `by` to a protective counter (see
+    /// [`set_protective`](Self::set_protective)), as [`incr`](Self::incr)
+    /// does; `expire` applies only when the key is created.
+    async fn incr_protective(&self, key: &str, by: i64, expire: Duration) -> Result<i64> {
+        self.incr(key, by, Some(expire)).await
     }
 
     /// Roughly how many bytes `key` takes, `None` if missing.

@@ -818,12 +818,7 @@ impl Cache {
     /// # Ok(()) }
     /// ```
     pub async fn lock(&self, key: &str, ttl: impl IntoTtl) -> Result<LockGuard> {
-        let token = lock::new_token();
-        if self.set_lock(key, &token, ttl).await? {
-            Ok(LockGuard::new(self.clone(), key.to_owned(), token))
-        } else {
-            Err(Error::new(ErrorKind::Locked, format!("{key:?} is locked")))
-        }
+        LockGuard::acquire(self, key, ttl).await
     }
 
     /// Roughly how many bytes `key` takes; `None` if missing.

@@ -41,6 +41,10 @@ pub enum ErrorKind {
     CircuitOpen,
     /// The global cache was configured, or used, before this `setup`.
     AlreadyConfigured,
+    /// The memory backend's store of protective state (rate-limit windows,
+    /// locks, circuit breakers) is at its `protected_size`: a new
+    /// protective key was refused rather than an existing one evicted.
+    ProtectedFull,
 }
 
 impl ErrorKind {
@@ -58,6 +62,7 @@ impl ErrorKind {
             Self::RateLimited => "rate limit reached",
             Self::CircuitOpen => "circuit breaker is open",
             Self::AlreadyConfigured => "global cache already configured",
+            Self::ProtectedFull => "protective store full",
         }
     }
 }

@@ -12,8 +12,8 @@
 //! | `memcached://host1:11211,host2:11211` | memcached, keys spread over the hosts |
 //!
 //! Options every backend understands: `safe` (default on), `enable` (default
-//! on), `hash_key` (signing secret), `prefix`. `mem://` adds `size` and
-//! `check_interval`; `redis://` adds `db`, `cluster`,
+//! on), `hash_key` (signing secret), `prefix`. `mem://` adds `size`,
+//! `check_interval` and `protected_size`; `redis://` adds `db`, `cluster`,
 //! `create_connection_timeout` and `socket_timeout`; `memcached://` adds the
 //! two timeouts and `max_value_size`. An unknown option, or a bad value, is
 //! an error that names it. Durations are seconds (`0.5`) or TTL strings
@@ -101,6 +101,10 @@ pub struct MemorySettings {
     pub size: usize,
     /// How often expired entries are swept. Default 1 s.
     pub check_interval: Duration,
+    /// At most this many protective entries (rate-limit windows, locks,
+    /// circuit-breaker state), kept apart from `size` and never evicted;
+    /// when full, new ones are refused. Default 10,000.
+    pub protected_size: usize,
 }
 
 impl Default for MemorySettings {
@@ -108,6 +112,7 @@ impl Default for MemorySettings {
         Self {
             size: 1_000,
             check_interval: Duration::from_secs(1),
+            protected_size: 10_000,
         }
     }
 }
@@ -171,7 +176,7 @@ pub struct MemcachedSettings {
 const DEFAULT_MAX_VALUE_SIZE: usize = 16 << 20;
 
 const COMMON_OPTIONS: &[&str] = &["safe", "enable", "hash_key", "prefix"];
-const MEMORY_OPTIONS: &[&str] = &["size", "check_interval"];
+const MEMORY_OPTIONS: &[&str] = &["size", "check_interval", "protected_size"];
 const REDIS_OPTIONS: &[&str] = &[
     "db",
     "cluster",
@@ -259,9 +264,23 @@ fn memory(options: &mut Options) -> Result<MemorySettings> {
     let check_interval = options
         .take_duration("check_interval")?
         .unwrap_or(defaults.check_interval);
+    let protected_size = match options.take("protected_size")? {
+        None => defaults.protected_size,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(bad_value(
+                    "protected_size",
+                    &v,
+                    "a whole number of entries above 0",
+                ));
+            }
+        },
+    };
     Ok(MemorySettings {
         size,
         check_interval,
+        protected_size,
     })
 }
 

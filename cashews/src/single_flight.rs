@@ -124,6 +124,11 @@ where
     }
 }
 
+/// How many flights of the cache `scope` are under way.
+pub(crate) fn in_flight(scope: usize) -> usize {
+    FLIGHTS.lock().keys().filter(|(s, _)| *s == scope).count()
+}
+
 /// One caller's membership of a flight.
 ///
 /// A `Drop` guard so that a caller cancelled or unwinding at any point
@@ -147,10 +152,6 @@ impl Drop for Member {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn in_flight(scope: usize) -> usize {
-        FLIGHTS.lock().keys().filter(|(s, _)| *s == scope).count()
-    }
 
     #[tokio::test(start_paused = true)]
     async fn waiters_get_the_leaders_value_and_the_flight_is_removed() {

@@ -41,7 +41,10 @@
 //! | [`tagged`], [`tag`], [`delete_tags`] | deleting a tag deletes every key tagged with it, reading the tag's index (no scan) | `tags`, `ttl` |
 //!
 //! Rate limiters fail open: with caching switched off or the backend down
-//! in safe mode, calls are admitted.
+//! in safe mode, calls are admitted. Their state, locks and breaker state
+//! are protective: the memory backend never evicts them for values, and
+//! when its protective store is full a limiter refuses (fails closed); see
+//! [`Backend::set_protective`](crate::backend::Backend::set_protective).
 
 pub mod invalidate;
 pub mod simple;

@@ -25,10 +25,39 @@
 //!   hits of a decorated function clone a ready value instead of
 //!   deserializing bytes; the bytes stay the source of truth, and any write
 //!   makes a new entry with no memo.
+//!
+//! # Protective state
+//!
+//! Rate-limit windows and bans, locks and circuit-breaker state are written
+//! through [`Backend::set_protective`] and [`Backend::incr_protective`]
+//! (which `set_lock`, `fixed_window` and `slide_window` use): their entries
+//! are marked *protective*. They live in the same map, so every command
+//! sees them, but they never join the CLOCK ring and are counted against
+//! their own bound, `protected_size` (default 10,000), not `size`: filling
+//! the cache with values can never evict a ban, a held lock or an open
+//! breaker, and `size` still bounds the values exactly. Each protective
+//! entry has a TTL (its window, ban or lock), so the store drains by itself.
+//! A sliding window takes one entry per key (its admission times), not the
+//! `limit` slot keys of [`Backend::slide_window`]'s default.
+//!
+//! A write keeps the kind it is made as: a plain `set` over a protective key
+//! makes it a value, a protective write over a value makes it protective;
+//! `incr`, `expire` and `unlock` keep the entry's kind.
+//!
+//! When the protective store is full, expired protective entries are swept
+//! and, if none was, **a new protective key is refused** with an
+//! [`ErrorKind::ProtectedFull`] error (counted by
+//! [`MemoryBackend::protected_refusals`] and logged); existing protective
+//! keys keep working. Refusing is the safe side: evicting one would let a
+//! banned client, a lock's waiters or a tripped breaker through silently,
+//! while a refusal only denies new state, and the rate limiters turn it
+//! into a refused call (fail closed). A lock that cannot be taken is an
+//! error of `Cache::lock` (`locked` then runs unlocked, `early` skips the
+//! refresh); a breaker that cannot store its state stays closed; all logged.
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -74,6 +103,10 @@ impl std::fmt::Debug for MemoryBackend {
 
 type Key = Arc<str>;
 
+/// The shortest time between two sweeps for room in a full protective
+/// store (the periodic sweep runs besides).
+const FULL_SWEEP_GAP: Duration = Duration::from_millis(10);
+
 struct Entry {
     /// Shared so that a rewrite that keeps the value (`expire`, a retried
     /// compute) does not copy it.
@@ -82,9 +115,19 @@ struct Entry {
     expires_at: Option<Deadline>,
     /// CLOCK's reference bit: used since its last turn at the ring's front.
     accessed: AtomicBool,
+    /// Protective state: outside the CLOCK ring, counted in
+    /// `Store::protected_len` rather than `Store::len`.
+    protected: bool,
     /// The value decoded, filled by the first typed hit. Boxed so that an
     /// entry never read pays one word for it.
     memo: OnceLock<Box<Memo>>,
+}
+
+/// Why a write did not go through: the caller's own decision, or no room
+/// for a new protective entry.
+enum Refused<T> {
+    Decided(T),
+    Full,
 }
 
 /// A decoded copy of an entry's value.
@@ -97,10 +140,15 @@ struct Memo {
 
 impl Entry {
     fn new(value: Arc<[u8]>, expires_at: Option<Deadline>) -> Self {
+        Self::of_kind(value, expires_at, false)
+    }
+
+    fn of_kind(value: Arc<[u8]>, expires_at: Option<Deadline>, protected: bool) -> Self {
         Self {
             value,
             expires_at,
             accessed: AtomicBool::new(false),
+            protected,
             memo: OnceLock::new(),
         }
     }
@@ -127,12 +175,23 @@ impl Entry {
 
 struct Store {
     map: papaya::HashMap<Key, Entry, foldhash::fast::RandomState>,
-    /// CLOCK ring of keys in insertion order. May hold stale keys (deleted or
-    /// replaced); those are recognised by pointer and skipped.
+    /// CLOCK ring of keys in insertion order. May hold stale keys (deleted,
+    /// replaced or made protective); those are skipped.
     ring: Mutex<VecDeque<Key>>,
-    /// Entries in the map, plus room reserved by inserts under way.
+    /// Value entries in the map, plus room reserved by inserts under way.
     len: AtomicUsize,
     capacity: usize,
+    /// Protective entries in the map, plus room reserved for them.
+    protected_len: AtomicUsize,
+    protected_capacity: usize,
+    /// New protective keys refused because their store was full.
+    protected_refusals: AtomicU64,
+    /// When a full protective store was last swept for room: at most once
+    /// per [`FULL_SWEEP_GAP`], so refused writes under attack do not each
+    /// scan the map.
+    protected_swept_at: Mutex<Option<Instant>>,
+    /// The origin of the admission times a sliding window stores.
+    epoch: Instant,
     check_interval: Duration,
     sweeper_started: AtomicBool,
 }
@@ -148,6 +207,11 @@ impl MemoryBackend {
             ring: Mutex::new(VecDeque::new()),
             len: AtomicUsize::new(0),
             capacity: settings.size.max(1),
+            protected_len: AtomicUsize::new(0),
+            protected_capacity: settings.protected_size.max(1),
+            protected_refusals: AtomicU64::new(0),
+            protected_swept_at: Mutex::new(None),
+            epoch: Instant::now(),
             check_interval: settings.check_interval,
             sweeper_started: AtomicBool::new(false),
         });
@@ -204,10 +268,24 @@ impl MemoryBackend {
         Some(f(entry))
     }
 
-    /// How many entries the map holds right now, expired ones not yet swept
-    /// included. Never more than `size`.
+    /// How many value entries the map holds right now (or has room
+    /// reserved for), expired ones not yet swept included; protective
+    /// entries are not counted. Never more than `size`.
     pub fn entry_count(&self) -> usize {
-        self.store.map.len()
+        self.store.len.load(Ordering::Acquire)
+    }
+
+    /// How many protective entries (rate-limit windows, locks, breaker
+    /// state) the map holds right now, expired ones not yet swept included.
+    /// Never more than `protected_size`.
+    pub fn protected_count(&self) -> usize {
+        self.store.protected_len.load(Ordering::Acquire)
+    }
+
+    /// How many new protective keys were refused because the protective
+    /// store was full (see the [module docs](self)).
+    pub fn protected_refusals(&self) -> u64 {
+        self.store.protected_refusals.load(Ordering::Relaxed)
     }
 
     /// Removes expired entries now, as the periodic sweep does.
@@ -261,6 +339,7 @@ impl MemoryBackend {
         let now = s.now();
         let expires_at = s.deadline(now, expire);
         let value: Arc<[u8]> = Arc::from(value);
+        // A value write never needs protective room, so it is never refused.
         s.write(key, |current| {
             let live = current.is_some_and(|e| e.live(now));
             match exist {
@@ -269,7 +348,51 @@ impl MemoryBackend {
                 _ => Operation::Insert(Entry::new(Arc::clone(&value), expires_at)),
             }
         })
-        .unwrap_or(true)
+        .is_ok_and(|aborted| aborted.unwrap_or(true))
+    }
+
+    /// `incr`, making the entry protective with `Some(true)`; `None`
+    /// keeps an existing entry's kind (a new one is a value).
+    fn incr_as(
+        &self,
+        key: &str,
+        by: i64,
+        expire: Option<Duration>,
+        protected: Option<bool>,
+    ) -> Result<i64> {
+        self.start_sweeper();
+        let s = &*self.store;
+        let now = s.now();
+        let mut result = by;
+        let aborted = s.write(key, |current| match current.filter(|e| e.live(now)) {
+            None => {
+                result = by;
+                Operation::Insert(Entry::of_kind(
+                    by.to_string().as_bytes().into(),
+                    s.deadline(now, expire),
+                    protected.unwrap_or(false),
+                ))
+            }
+            Some(e) => match parse_int(&e.value).map(|n| n.checked_add(by)) {
+                Some(Some(n)) => {
+                    result = n;
+                    Operation::Insert(Entry::of_kind(
+                        n.to_string().as_bytes().into(),
+                        e.expires_at,
+                        protected.unwrap_or(e.protected),
+                    ))
+                }
+                Some(None) => Operation::Abort(Error::new(
+                    ErrorKind::NotInteger,
+                    format!("incrementing {key:?} by {by} would overflow"),
+                )),
+                None => Operation::Abort(not_integer(key)),
+            },
+        })?;
+        match aborted {
+            Some(err) => Err(err),
+            None => Ok(result),
+        }
     }
 }
 
@@ -300,14 +423,16 @@ impl Store {
         Deadline::after(now, Duration::from_millis(ms))
     }
 
-    /// Runs an atomic read-modify-write on `key`, keeping the bound and the
+    /// Runs an atomic read-modify-write on `key`, keeping both bounds and the
     /// CLOCK ring in step. Returns the closure's abort value, or `None` when
-    /// it inserted or removed. papaya may run `decide` more than once.
+    /// it inserted or removed; an error when it would add a protective
+    /// entry to a full protective store (after sweeping expired ones).
+    /// papaya may run `decide` more than once.
     fn write<T>(
         &self,
         key: &str,
         mut decide: impl FnMut(Option<&Entry>) -> Operation<Entry, T>,
-    ) -> Option<T> {
+    ) -> Result<Option<T>> {
         let map = self.map.pin();
         // Reuse the stored key when there is one: its ring slot stays valid
         // and no new key is allocated.
@@ -315,48 +440,122 @@ impl Store {
             Some((k, _)) => Key::clone(k),
             None => Key::from(key),
         };
-        // Room is reserved only once the closure decides to add a new key, so
-        // a refused `set` or an `unlock` of a missing key never evicts.
-        let mut reserved = false;
-        let result = map.compute(Key::clone(&key), |current| {
-            let op = decide(current.map(|(_, e)| e));
-            if let (Some(_), Operation::Insert(new)) = (current, &op) {
-                // A rewrite is a use: keep a key that is written often (a
-                // counter) from looking idle to the CLOCK hand.
-                new.touch();
-            }
-            if current.is_none() && !reserved && matches!(op, Operation::Insert(_)) {
-                self.reserve();
-                reserved = true;
-            }
-            op
-        });
-        match result {
-            Compute::Inserted(k, _) => {
-                self.ring.lock().push_back(Key::clone(k));
-                None
-            }
-            Compute::Updated { old, new } => {
-                if reserved {
-                    self.len.fetch_sub(1, Ordering::AcqRel);
+        let mut swept = false;
+        loop {
+            // The pool (`Some(protected)`) this write holds room in. Room is
+            // reserved only once the closure adds an entry of a kind the key
+            // did not hold, so a refused `set` or an `unlock` never evicts.
+            let mut reserved: Option<bool> = None;
+            let result = map.compute(Key::clone(&key), |current| {
+                let op = decide(current.map(|(_, e)| e));
+                let needs = match (current, &op) {
+                    (Some((_, old)), Operation::Insert(new)) => {
+                        // A rewrite is a use: keep a key that is written
+                        // often (a counter) from looking idle to the hand.
+                        new.touch();
+                        (old.protected != new.protected).then_some(new.protected)
+                    }
+                    (None, Operation::Insert(new)) => Some(new.protected),
+                    _ => None,
+                };
+                if needs != reserved {
+                    if let Some(pool) = reserved.take() {
+                        self.release(pool);
+                    }
+                    if let Some(pool) = needs {
+                        if !self.reserve_in(pool) {
+                            return Operation::Abort(Refused::Full);
+                        }
+                        reserved = Some(pool);
+                    }
                 }
-                if !Arc::ptr_eq(old.0, new.0) {
-                    self.ring.lock().push_back(Key::clone(new.0));
+                match op {
+                    Operation::Insert(new) => Operation::Insert(new),
+                    Operation::Remove => Operation::Remove,
+                    Operation::Abort(t) => Operation::Abort(Refused::Decided(t)),
                 }
-                None
-            }
-            Compute::Removed(..) => {
-                self.len
-                    .fetch_sub(1 + usize::from(reserved), Ordering::AcqRel);
-                None
-            }
-            Compute::Aborted(t) => {
-                if reserved {
-                    self.len.fetch_sub(1, Ordering::AcqRel);
+            });
+            match result {
+                Compute::Inserted(k, new) => {
+                    if !new.protected {
+                        self.ring.lock().push_back(Key::clone(k));
+                    }
+                    return Ok(None);
                 }
-                Some(t)
+                Compute::Updated { old, new } => {
+                    if old.1.protected != new.1.protected {
+                        self.release(old.1.protected);
+                    }
+                    let rejoins =
+                        !new.1.protected && (old.1.protected || !Arc::ptr_eq(old.0, new.0));
+                    if rejoins {
+                        self.ring.lock().push_back(Key::clone(new.0));
+                    }
+                    return Ok(None);
+                }
+                Compute::Removed(_, old) => {
+                    self.release(old.protected);
+                    if let Some(pool) = reserved {
+                        self.release(pool);
+                    }
+                    return Ok(None);
+                }
+                Compute::Aborted(Refused::Decided(t)) => {
+                    if let Some(pool) = reserved {
+                        self.release(pool);
+                    }
+                    return Ok(Some(t));
+                }
+                Compute::Aborted(Refused::Full) => {
+                    if !swept && self.sweep_protected_for_room() > 0 {
+                        swept = true;
+                        continue;
+                    }
+                    return Err(self.refuse_protected(&key));
+                }
             }
         }
+    }
+
+    /// Takes room for one entry in a pool: values evict to make it,
+    /// protective entries fail when their bound is reached.
+    fn reserve_in(&self, protected: bool) -> bool {
+        if !protected {
+            self.reserve();
+            return true;
+        }
+        self.protected_len
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.protected_capacity).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back the room of one entry (or reservation) of a pool.
+    fn release(&self, protected: bool) {
+        let pool = if protected {
+            &self.protected_len
+        } else {
+            &self.len
+        };
+        pool.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    #[cold]
+    fn refuse_protected(&self, key: &str) -> Error {
+        self.protected_refusals.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            key,
+            protected_size = self.protected_capacity,
+            "memory backend: protective store full; new protective key refused"
+        );
+        Error::new(
+            ErrorKind::ProtectedFull,
+            format!(
+                "memory backend: the store of protective state (rate limits, locks, circuit breakers) holds its {} entries; {key:?} refused",
+                self.protected_capacity
+            ),
+        )
     }
 
     /// Makes room for one more entry, evicting if the store is full.
@@ -398,8 +597,10 @@ impl Store {
             // (not a newer one under the same key, which has its own place
             // in the ring) goes, unless it was used since the hand last
             // passed it.
+            // A protective entry is never evicted: its slot is dropped.
             let removal = map.remove_if(&*key, |k, e| {
                 Arc::ptr_eq(k, &key)
+                    && !e.protected
                     && !(second_chance && e.accessed.swap(false, Ordering::Relaxed))
             });
             match removal {
@@ -407,8 +608,10 @@ impl Store {
                     self.len.fetch_sub(1, Ordering::AcqRel);
                     return true;
                 }
-                Err((stored, _)) if Arc::ptr_eq(stored, &key) => ring.push_back(key),
-                // Gone already, or replaced.
+                Err((stored, e)) if Arc::ptr_eq(stored, &key) && !e.protected => {
+                    ring.push_back(key)
+                }
+                // Gone already, replaced, or protective.
                 Ok(None) | Err(_) => {}
             }
         }
@@ -424,8 +627,10 @@ impl Store {
             .map(|(k, _)| Key::clone(k))
             .collect();
         for key in expired {
-            if let Ok(Some(_)) = map.remove_if(&*key, |k, e| Arc::ptr_eq(k, &key) && !e.live(now)) {
-                self.len.fetch_sub(1, Ordering::AcqRel);
+            if let Ok(Some((_, e))) =
+                map.remove_if(&*key, |k, e| Arc::ptr_eq(k, &key) && !e.live(now))
+            {
+                self.release(e.protected);
             }
         }
         // Drop ring slots of deleted keys once they outnumber the live ones.
@@ -436,6 +641,36 @@ impl Store {
                     .is_some_and(|(k, _)| Arc::ptr_eq(k, key))
             });
         }
+    }
+
+    /// Removes expired protective entries, unless that was tried less than
+    /// [`FULL_SWEEP_GAP`] ago; how many.
+    fn sweep_protected_for_room(&self) -> usize {
+        let now = self.now();
+        {
+            let mut last = self.protected_swept_at.lock();
+            if last.is_some_and(|at| now.saturating_duration_since(at) < FULL_SWEEP_GAP) {
+                return 0;
+            }
+            *last = Some(now);
+        }
+        let map = self.map.pin();
+        let expired: Vec<Key> = map
+            .iter()
+            .filter(|(_, e)| e.protected && !e.live(now))
+            .map(|(k, _)| Key::clone(k))
+            .collect();
+        let mut freed = 0;
+        for key in expired {
+            let removal = map.remove_if(&*key, |k, e| {
+                Arc::ptr_eq(k, &key) && e.protected && !e.live(now)
+            });
+            if let Ok(Some(_)) = removal {
+                self.release(true);
+                freed += 1;
+            }
+        }
+        freed
     }
 
     /// The live entries whose key matches `pattern`.
@@ -457,12 +692,31 @@ impl Store {
         let now = self.now();
         match self.map.pin().remove(key) {
             Some(e) => {
-                self.len.fetch_sub(1, Ordering::AcqRel);
+                self.release(e.protected);
                 e.live(now)
             }
             None => false,
         }
     }
+}
+
+/// The admission ends a sliding window's entry holds; `None` if the value
+/// is not one.
+fn window_ends(value: &[u8]) -> Option<impl Iterator<Item = u64> + '_> {
+    let chunks = value.chunks_exact(8);
+    if !chunks.remainder().is_empty() {
+        return None;
+    }
+    // Every chunk is 8 bytes: the conversion cannot fail.
+    Some(chunks.map(|c| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default())))
+}
+
+/// As Redis answers a command on a key of the wrong type.
+fn not_a_window(key: &str) -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        format!("{key:?} holds a value that is not a sliding window"),
+    )
 }
 
 fn not_integer(key: &str) -> Error {
@@ -548,47 +802,20 @@ impl Backend for MemoryBackend {
     }
 
     async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
-        self.start_sweeper();
-        let s = &*self.store;
-        let now = s.now();
-        let mut result = Ok(by);
-        let aborted = s.write(key, |current| match current.filter(|e| e.live(now)) {
-            None => {
-                result = Ok(by);
-                Operation::Insert(Entry::new(
-                    by.to_string().as_bytes().into(),
-                    s.deadline(now, expire),
-                ))
-            }
-            Some(e) => match parse_int(&e.value).map(|n| n.checked_add(by)) {
-                Some(Some(n)) => {
-                    result = Ok(n);
-                    Operation::Insert(Entry::new(n.to_string().as_bytes().into(), e.expires_at))
-                }
-                Some(None) => Operation::Abort(Error::new(
-                    ErrorKind::NotInteger,
-                    format!("incrementing {key:?} by {by} would overflow"),
-                )),
-                None => Operation::Abort(not_integer(key)),
-            },
-        });
-        match aborted {
-            Some(err) => Err(err),
-            None => result,
-        }
+        self.incr_as(key, by, expire, None)
     }
 
     async fn expire(&self, key: &str, timeout: Duration) -> Result<bool> {
         let s = &*self.store;
         let now = s.now();
         let deadline = s.deadline(now, Some(timeout));
-        Ok(
-            s.write(key, |current| match current.filter(|e| e.live(now)) {
-                Some(e) => Operation::Insert(Entry::new(Arc::clone(&e.value), deadline)),
-                None => Operation::Abort(false),
-            })
-            .unwrap_or(true),
-        )
+        let aborted = s.write(key, |current| match current.filter(|e| e.live(now)) {
+            Some(e) => {
+                Operation::Insert(Entry::of_kind(Arc::clone(&e.value), deadline, e.protected))
+            }
+            None => Operation::Abort(false),
+        })?;
+        Ok(aborted.unwrap_or(true))
     }
 
     async fn get_expire(&self, key: &str) -> Result<Expiry> {
@@ -617,8 +844,8 @@ impl Backend for MemoryBackend {
         let mut ring = s.ring.lock();
         let keys: Vec<Key> = map.keys().cloned().collect();
         for key in keys {
-            if map.remove(&*key).is_some() {
-                s.len.fetch_sub(1, Ordering::AcqRel);
+            if let Some(e) = map.remove(&*key) {
+                s.release(e.protected);
             }
         }
         ring.clear();
@@ -628,11 +855,78 @@ impl Backend for MemoryBackend {
     async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool> {
         let s = &*self.store;
         let now = s.now();
-        Ok(s.write(key, |current| match current {
+        let aborted = s.write(key, |current| match current {
             Some(e) if e.live(now) && *e.value == *value => Operation::Remove,
             _ => Operation::Abort(false),
-        })
-        .unwrap_or(true))
+        })?;
+        Ok(aborted.unwrap_or(true))
+    }
+
+    async fn set_protective(
+        &self,
+        key: &str,
+        value: Bytes,
+        expire: Duration,
+        exist: Option<Exist>,
+    ) -> Result<bool> {
+        self.start_sweeper();
+        let s = &*self.store;
+        let now = s.now();
+        let expires_at = s.deadline(now, Some(expire));
+        let value: Arc<[u8]> = Arc::from(&*value);
+        let aborted = s.write(key, |current| {
+            let live = current.is_some_and(|e| e.live(now));
+            match exist {
+                Some(Exist::Absent) if live => Operation::Abort(false),
+                Some(Exist::Present) if !live => Operation::Abort(false),
+                _ => Operation::Insert(Entry::of_kind(Arc::clone(&value), expires_at, true)),
+            }
+        })?;
+        Ok(aborted.unwrap_or(true))
+    }
+
+    async fn incr_protective(&self, key: &str, by: i64, expire: Duration) -> Result<i64> {
+        self.incr_as(key, by, Some(expire), Some(true))
+    }
+
+    /// One protective entry per window, holding the end of each admission
+    /// still in it (nanoseconds from the store's epoch, little-endian
+    /// `u64`s): one atomic write, and one entry of the protective bound
+    /// rather than `limit` slot keys.
+    async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        self.start_sweeper();
+        let s = &*self.store;
+        let now = s.now();
+        let expires_at = s.deadline(now, Some(period));
+        let nanos = |at: Instant| {
+            u64::try_from(at.saturating_duration_since(s.epoch).as_nanos()).unwrap_or(u64::MAX)
+        };
+        let (now_at, end) = (nanos(now), expires_at.map_or(u64::MAX, |d| nanos(d.at())));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let aborted = s.write(key, |current| {
+            let current = current.filter(|e| e.live(now));
+            let mut ends: Vec<u64> = match current.map(|e| window_ends(&e.value)) {
+                None => Vec::new(),
+                Some(Some(ends)) => ends.filter(|&t| t > now_at).collect(),
+                Some(None) => return Operation::Abort(Err(not_a_window(key))),
+            };
+            if ends.len() >= limit {
+                return Operation::Abort(Ok(false));
+            }
+            // The entry lives as long as its last admission counts.
+            let outlived = ends.iter().any(|&t| t > end);
+            let entry_end = match current {
+                Some(e) if outlived => e.expires_at,
+                _ => expires_at,
+            };
+            ends.push(end);
+            let value: Vec<u8> = ends.iter().flat_map(|t| t.to_le_bytes()).collect();
+            Operation::Insert(Entry::of_kind(value.into(), entry_end, true))
+        })?;
+        aborted.unwrap_or(Ok(true))
     }
 
     async fn set_add(&self, key: &str, added: &[&str], expire: Duration) -> Result<()> {
@@ -666,7 +960,7 @@ impl Backend for MemoryBackend {
                 (Ok(None), None) => Operation::Abort(None),
             }
         });
-        match failed.flatten() {
+        match failed?.flatten() {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -706,7 +1000,7 @@ impl Backend for MemoryBackend {
                 }
             }
         });
-        match failed.flatten() {
+        match failed?.flatten() {
             Some(e) => Err(e),
             None => Ok(count),
         }

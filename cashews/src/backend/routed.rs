@@ -271,6 +271,20 @@ impl Backend for RoutedBackend {
         self.of(key).set_remove(key, members).await
     }
 
+    async fn set_protective(
+        &self,
+        key: &str,
+        value: Bytes,
+        expire: Duration,
+        exist: Option<Exist>,
+    ) -> Result<bool> {
+        self.of(key).set_protective(key, value, expire, exist).await
+    }
+
+    async fn incr_protective(&self, key: &str, by: i64, expire: Duration) -> Result<i64> {
+        self.of(key).incr_protective(key, by, expire).await
+    }
+
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {
         self.of(key).get_size(key).await
     }

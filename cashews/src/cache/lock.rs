@@ -1,18 +1,26 @@
 //! The scoped lock of [`Cache::lock`].
 
+use std::time::Duration;
+
+use bytes::Bytes;
+
 use super::Cache;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
+use crate::switch::Command;
+use crate::ttl::IntoTtl;
 
 /// A random owner token: only its holder can release the lock.
-pub(crate) fn new_token() -> String {
+fn new_token() -> String {
     format!("{:032x}", fastrand::u128(..))
 }
 
 /// A held lock; released by [`release`](Self::release) or when dropped.
 ///
-/// Dropping it (a panic, a cancelled task, an early return) releases the
-/// lock in a spawned task, since `Drop` cannot await. Outside a tokio
-/// runtime the lock simply expires after its TTL.
+/// Dropping it (a panic, a cancelled task, an early return, a dropped
+/// [`release`](Self::release) or [`Cache::lock`] future) releases the lock
+/// in a spawned task, since `Drop` cannot await: a `Drop` guard is the
+/// one place every way out of a task passes. Outside a tokio runtime the
+/// lock simply expires after its TTL.
 #[derive(Debug)]
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard {
@@ -23,12 +31,28 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
-    pub(crate) fn new(cache: Cache, key: String, token: String) -> Self {
-        Self {
-            cache,
-            key,
-            token,
+    /// Takes the lock `key` for `ttl` (see [`Cache::lock`]).
+    ///
+    /// The guard exists before the lock is asked for: if this future is
+    /// dropped while the request is on its way (the lock may be taken on
+    /// the server already), dropping the guard releases it. Only an answer
+    /// that the lock was not taken disarms it.
+    pub(crate) async fn acquire(cache: &Cache, key: &str, ttl: impl IntoTtl) -> Result<Self> {
+        let ttl = ttl
+            .into_ttl()?
+            .ok_or_else(|| Error::new(ErrorKind::Ttl, "a lock needs a ttl, not None"))?;
+        let mut guard = Self {
+            cache: cache.clone(),
+            key: key.to_owned(),
+            token: new_token(),
             released: false,
+        };
+        let request = cache.request_lock(key, &guard.token, ttl).await;
+        guard.released = !request.maybe_held;
+        if request.answer? {
+            Ok(guard)
+        } else {
+            Err(Error::new(ErrorKind::Locked, format!("{key:?} is locked")))
         }
     }
 
@@ -39,9 +63,48 @@ impl LockGuard {
 
     /// Releases the lock now; whether this guard still owned it (it may
     /// have expired and been taken by someone else).
+    ///
+    /// Cancel-safe: the guard counts as released only once the unlock has
+    /// answered, so dropping this future midway still releases on drop.
     pub async fn release(mut self) -> Result<bool> {
+        let answer = self.cache.unlock(&self.key, &self.token).await;
         self.released = true;
-        self.cache.unlock(&self.key, &self.token).await
+        answer
+    }
+}
+
+/// What a lock request left behind.
+pub(crate) struct LockRequest {
+    /// Whether the lock was taken, through safe mode (which answers a
+    /// backend failure with "not taken").
+    pub(crate) answer: Result<bool>,
+    /// Whether the lock may be held by the requester: taken, or unknown
+    /// after a backend failure (a timeout may hide a lock that was taken).
+    /// Whoever holds the token must then release it.
+    pub(crate) maybe_held: bool,
+}
+
+impl Cache {
+    /// Asks for the lock `key` for `token`, telling apart "not taken" from
+    /// "perhaps taken", which safe mode's answer does not.
+    pub(crate) async fn request_lock(&self, key: &str, token: &str, ttl: Duration) -> LockRequest {
+        if !self.enabled(Command::SetLock) {
+            return LockRequest {
+                answer: Ok(false),
+                maybe_held: false,
+            };
+        }
+        let key = self.full_key(key);
+        let token = Bytes::copy_from_slice(token.as_bytes());
+        let answer = self.backend().set_lock(&key, token, ttl).await;
+        let maybe_held = match &answer {
+            Ok(taken) => *taken,
+            Err(e) => e.is_backend_failure(),
+        };
+        LockRequest {
+            answer: self.settle("set_lock", &key, answer),
+            maybe_held,
+        }
     }
 }
 

@@ -121,7 +121,10 @@ fn unpack(packed: i64) -> (u64, u64) {
 /// [`ErrorKind::CircuitOpen`] (your `E` through `From<cashews::Error>`)
 /// without running `f`.
 ///
-/// State lives in the backend, so processes sharing it share the breaker;
+/// State lives in the backend as protective state (never evicted by the
+/// memory backend's `size`; see
+/// [`Backend::set_protective`](crate::backend::Backend::set_protective)),
+/// so processes sharing it share the breaker;
 /// with the attribute, the key is the function's path (one breaker per
 /// function), not its arguments. The period is counted in two fixed
 /// windows of `period`, the previous one weighted by how much of it still
@@ -173,20 +176,16 @@ where
     let window = now / period_ms;
     let failed = matches!(&result, Err(e) if (options.failure)(e));
     let counted = cache
-        .incr(
+        .incr_protective(
             &window_key(key, window),
             if failed { 1 + FAILURE } else { 1 },
-            Some(options.period * 2),
+            options.period * 2,
         )
         .await;
     let counted = absorb(key, "incr", counted);
     if failed {
         let previous = cache
-            .incr(
-                &window_key(key, window.wrapping_sub(1)),
-                0,
-                Some(options.period),
-            )
+            .incr_protective(&window_key(key, window.wrapping_sub(1)), 0, options.period)
             .await;
         let previous = absorb(key, "incr", previous);
         // How much of the previous window still lies in the last period.
@@ -221,10 +220,10 @@ where
     let percent = i64::from(options.half_open_percent);
     // Numbered per opening, so every half-open phase starts with a probe.
     let turn = cache
-        .incr(
+        .incr_protective(
             &format!("{state_key}:probe:{}", opened.at_ms),
             1,
-            Some(options.ttl + options.half_open_ttl),
+            options.ttl + options.half_open_ttl,
         )
         .await;
     // A turn that cannot be counted (0) probes: the breaker fails open.
@@ -262,7 +261,11 @@ async fn open<E>(
     };
     tracing::warn!(key, "circuit breaker opened");
     let ttl = options.ttl + options.half_open_ttl;
-    absorb(key, "set", cache.set(state_key, &opened, ttl).await);
+    absorb(
+        key,
+        "set_protective",
+        cache.set_protective(state_key, &opened, ttl).await,
+    );
     // Start counting afresh once it closes: the failures that opened it
     // must not open it again.
     let current = window_key(key, window);

@@ -208,21 +208,18 @@ async fn elect<T>(
 ) -> Option<RefreshLock> {
     let left = Duration::from_millis(stored.expires_ms.saturating_sub(now).max(1));
     let ttl = options.lock_ttl.map_or(left, |bound| bound.min(left));
-    let lock_key = format!("{key}:early:{:x}", stored.id);
-    let token = format!("{:032x}", fastrand::u128(..));
-    if !absorb(
-        key,
-        "set_lock",
-        cache.set_lock(&lock_key, &token, ttl).await,
-    ) {
-        return None;
-    }
-    Some(RefreshLock {
+    // Armed before the lock is asked for: a caller dropped while the
+    // request is on its way releases whatever it took.
+    let mut lock = RefreshLock {
         cache: cache.clone(),
-        key: lock_key,
-        token,
+        key: format!("{key}:early:{:x}", stored.id),
+        token: format!("{:032x}", fastrand::u128(..)),
         keep: false,
-    })
+    };
+    let request = cache.request_lock(&lock.key, &lock.token, ttl).await;
+    // Not ours for sure: nothing to release.
+    lock.keep = !request.maybe_held;
+    absorb(key, "set_lock", request.answer).then_some(lock)
 }
 
 async fn call<T, E, F, Fut>(f: F) -> Result<(T, Duration), E>

@@ -131,8 +131,10 @@ impl Limiter for SliceRateLimit {
 }
 
 /// Whether `limiter` admits a call to `key`: [`Limiter::admit`], failing
-/// open (a cache failure admits the call, logged). What [`rate_limit`] and
-/// the attributes check; handy to guard any code path.
+/// open (a cache failure admits the call, logged), except that a backend
+/// with no room left for the window's state refuses it (see
+/// [`ErrorKind::ProtectedFull`]). What [`rate_limit`] and the attributes
+/// check; handy to guard any code path.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {

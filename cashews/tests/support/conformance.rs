@@ -63,7 +63,8 @@ macro_rules! conformance_suite {
             get_size, get_keys_count, scan_and_get_match, delete_match, glob_escapes_and_classes,
             binary_and_unicode_keys, fixed_window, slide_window,
             incr_refused_changes_nothing, incr_keeps_a_long_ttl,
-            sets_add_list_and_remove, sets_live_as_long_as_their_longest_ttl, sets_are_not_values);
+            sets_add_list_and_remove, sets_live_as_long_as_their_longest_ttl, sets_are_not_values,
+            protective_commands);
     };
     (@cases #[$test:meta], $make:expr; $($case:ident),*) => {$(
         #[$test]
@@ -821,4 +822,53 @@ pub async fn sets_are_not_values(h: &Harness) {
         Some("plain"),
         "left as it was"
     );
+}
+
+/// Protective writes behave as `set`/`incr` with an expiry on every
+/// backend, and the plain commands see, expire and delete their keys.
+pub async fn protective_commands(h: &Harness) {
+    let ttl = Duration::from_secs(10);
+    let be = &h.backend;
+    assert!(
+        be.set_protective("p", b("1"), ttl, Some(Exist::Absent))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !be.set_protective("p", b("2"), ttl, Some(Exist::Absent))
+            .await
+            .unwrap(),
+        "NX on a held key"
+    );
+    assert!(
+        !be.set_protective("q", b("1"), ttl, Some(Exist::Present))
+            .await
+            .unwrap()
+    );
+    assert_eq!(get(h, "p").await.as_deref(), Some("1"));
+    assert!(be.exists("p").await.unwrap());
+    assert!(matches!(
+        be.get_expire("p").await.unwrap(),
+        Expiry::Remaining(_)
+    ));
+    assert_eq!(be.incr_protective("c", 2, ttl).await.unwrap(), 2);
+    h.advance(Duration::from_secs(6)).await;
+    assert_eq!(
+        be.incr_protective("c", 3, ttl).await.unwrap(),
+        5,
+        "expire applies only on create"
+    );
+    assert!(be.set_protective("d", b("x"), ttl, None).await.unwrap());
+    assert!(be.delete("d").await.unwrap());
+    h.advance(Duration::from_secs(5)).await;
+    assert_eq!(get(h, "p").await, None, "expired with its ttl");
+    assert_eq!(get(h, "c").await, None, "expired on the first ttl");
+    assert_eq!(get(h, "d").await, None);
+    assert!(
+        be.set_protective("p", b("3"), ttl, Some(Exist::Absent))
+            .await
+            .unwrap()
+    );
+    assert!(be.unlock("p", b"3").await.unwrap());
+    assert_eq!(get(h, "p").await, None);
 }
