@@ -293,13 +293,13 @@ async fn under_load(mut server: impl Outage, fault: Fault) -> Tally {
                         }
                     }
                     let back = *back_at.lock().unwrap();
-                    if let Some(back) = back {
-                        if !ran.load(Ordering::Relaxed) {
-                            let after = started.saturating_duration_since(back);
-                            tally
-                                .resumed_after_micros
-                                .fetch_min(after.as_micros() as u64, Ordering::Relaxed);
-                        }
+                    if let Some(back) = back
+                        && !ran.load(Ordering::Relaxed)
+                    {
+                        let after = started.saturating_duration_since(back);
+                        tally
+                            .resumed_after_micros
+                            .fetch_min(after.as_micros() as u64, Ordering::Relaxed);
                     }
                     j = (j + 1) % KEYS_PER_TASK;
                 }
