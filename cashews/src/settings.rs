@@ -159,10 +159,12 @@ pub struct MemcachedSettings {
     pub create_connection_timeout: Duration,
     /// Give up waiting for an answer after this long. Default 1 s.
     pub socket_timeout: Duration,
-    /// The longest value a reply may carry (`max_value_size`). Default
-    /// 16 MiB. A reply announcing a longer one is an error and its
-    /// connection is closed; values are read as their bytes arrive, so a
-    /// length announced but not sent allocates nothing.
+    /// The longest value written or read (`max_value_size`). Default
+    /// 16 MiB, at least 20 bytes. A write of a longer value is refused
+    /// before it is sent (`ErrorKind::ValueTooLarge`); a reply announcing
+    /// a longer one is an error and its connection is closed; values are
+    /// read as their bytes arrive, so a length announced but not sent
+    /// allocates nothing.
     pub max_value_size: usize,
 }
 
