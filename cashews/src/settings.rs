@@ -157,7 +157,9 @@ pub struct MemcachedSettings {
     pub servers: Vec<(String, u16)>,
     /// Give up connecting after this long. Default 1 s.
     pub create_connection_timeout: Duration,
-    /// Give up waiting for an answer after this long. Default 1 s.
+    /// Give up waiting for an answer after this long. Default 1 s. A
+    /// listing (`get_keys_count`) waits this long for each of its lines,
+    /// and at most 60 times this long in all.
     pub socket_timeout: Duration,
     /// The longest value written or read (`max_value_size`). Default
     /// 16 MiB, at least 20 bytes. A write of a longer value is refused

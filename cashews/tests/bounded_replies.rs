@@ -215,6 +215,48 @@ mod memcached {
         assert_eq!(count, (lines / 1024 * 1024) as u64);
         assert_peak_bounded();
     }
+
+    #[tokio::test]
+    async fn a_listing_that_never_ends_times_out() {
+        // Each line comes well within `socket_timeout`, but the listing
+        // never ends: the call must end within 60 socket timeouts (3 s).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (dropped, mut was_dropped) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut socket = BufReader::new(socket);
+            let mut request = String::new();
+            socket.read_line(&mut request).await.unwrap();
+            let chunk = b"key=k exp=-1 la=1 cas=1 fetch=no cls=1 size=63\n".repeat(64);
+            let endless = async {
+                while socket.get_mut().write_all(&chunk).await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            // Ends when the client closes the connection (a write fails).
+            let closed = tokio::time::timeout(Duration::from_secs(60), endless).await;
+            dropped.send(closed.is_ok()).unwrap();
+        });
+        let backend = backend(&format!("memcached://127.0.0.1:{port}?socket_timeout=50ms"));
+        // Generous for a loaded machine; without a bound the call never ends.
+        let guard = Duration::from_secs(30);
+        let err = tokio::time::timeout(guard, backend.get_keys_count())
+            .await
+            .expect("the listing must be cut off")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(
+            err.to_string()
+                .contains("the listing did not end within 3s"),
+            "{err}"
+        );
+        assert!(
+            was_dropped.recv().await.unwrap(),
+            "its connection is dropped"
+        );
+        assert_peak_bounded();
+    }
 }
 
 #[cfg(feature = "redis")]

@@ -46,7 +46,8 @@
 //!   every server with `lru_crawler metadump hash` (memcached 1.6: a
 //!   walk of the hash table, which skips expired and flushed items, unlike
 //!   the `curr_items` statistic): it reads every key, so it is meant for
-//!   tests and diagnostics, not for a hot path.
+//!   tests and diagnostics, not for a hot path. A listing that does not
+//!   end within 60 times `socket_timeout` is a `Timeout` error.
 
 mod protocol;
 mod server;
