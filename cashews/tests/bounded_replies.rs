@@ -347,4 +347,56 @@ mod redis {
             "the next command, on a new connection"
         );
     }
+
+    /// A stand-in answering every GET and MGET with `reply`, then holding
+    /// the connection open without another byte.
+    async fn answering(reply: Vec<u8>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let mut socket = BufReader::new(socket);
+                    while let Some(name) = command(&mut socket).await {
+                        let answer: &[u8] = match name.as_str() {
+                            "GET" | "MGET" => &reply,
+                            _ => b"+OK\r\n",
+                        };
+                        if socket.get_mut().write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn announced_counts_allocate_nothing_until_their_items_arrive() {
+        // Arrays announcing 2^32-1 items, nested as deep as redis-rs
+        // parses, then silence: redis-rs reserves room for items as they
+        // arrive, not for the count announced.
+        let port = answering(b"*4294967295\r\n".repeat(100)).await;
+        let backend = backend(&format!("redis://127.0.0.1:{port}/?socket_timeout=0.3"));
+        let err = backend.get_many(&["a", "b"]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert_peak_bounded();
+    }
+
+    #[tokio::test]
+    async fn an_mget_reply_of_another_length_is_an_error_not_values() {
+        for (reply, case) in [
+            (&b"*1\r\n$1\r\nx\r\n"[..], "too few"),
+            (b"*3\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n", "too many"),
+        ] {
+            let port = answering(reply.to_vec()).await;
+            let backend = backend(&format!("redis://127.0.0.1:{port}/?socket_timeout=0.3"));
+            let err = backend.get_many(&["a", "b"]).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Backend, "{case}: {err}");
+            assert!(err.to_string().contains("2 keys"), "{case}: {err}");
+        }
+    }
 }

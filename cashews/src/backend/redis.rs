@@ -30,7 +30,10 @@
 //!   allocating its announced length up front), so what bounds one is
 //!   `socket_timeout`: a reply is held for at most that long after its
 //!   command was sent. On a cluster the whole cluster connection is
-//!   dropped and remade, its node connections with it.
+//!   dropped and remade, its node connections with it. Nor does an
+//!   array's announced count reserve memory: redis-rs makes room for its
+//!   items once they arrive (at most 4096 ahead). An `MGET` reply must hold one value per key,
+//!   or it is a `Backend` error.
 //! - A connection is used from any runtime while the runtime it was opened
 //!   on runs (its driver task runs there); once that runtime has shut
 //!   down, the next command opens a new one instead of failing.
@@ -48,7 +51,7 @@ use redis::aio::ConnectionLike;
 use redis::cluster::ClusterClientBuilder;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
-    IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, Value, cmd,
+    IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, ToRedisArgs, Value, cmd,
 };
 
 use self::connection::{Lease, Link, Node, Target};
@@ -278,10 +281,26 @@ impl RedisBackend {
 
     /// The live values of `keys` (found by a scan: some may be gone by now).
     async fn values_of(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Bytes>>> {
-        if keys.is_empty() {
+        self.mget(keys, keys.len()).await
+    }
+
+    /// `MGET` of `keys` (`count` of them): one value for each, in order.
+    /// A reply of another length is an error, not values for other keys.
+    async fn mget(&self, keys: impl ToRedisArgs, count: usize) -> Result<Vec<Option<Bytes>>> {
+        if count == 0 {
             return Ok(Vec::new());
         }
-        self.query(cmd("MGET").arg(keys)).await
+        let values: Vec<Option<Bytes>> = self.query(cmd("MGET").arg(keys)).await?;
+        if values.len() != count {
+            return Err(Error::new(
+                ErrorKind::Backend,
+                format!(
+                    "redis MGET of {count} keys answered {} values",
+                    values.len()
+                ),
+            ));
+        }
+        Ok(values)
     }
 }
 
@@ -377,10 +396,7 @@ impl Backend for RedisBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.query(cmd("MGET").arg(keys)).await
+        self.mget(keys, keys.len()).await
     }
 
     async fn set(
