@@ -145,7 +145,9 @@ pub struct RedisSettings {
     pub password: Option<Secret>,
     /// Give up connecting after this long. Default 1 s.
     pub create_connection_timeout: Duration,
-    /// Give up waiting for an answer after this long. Default 1 s.
+    /// Give up waiting for an answer after this long. Default 1 s. A
+    /// pattern command (`SCAN` to its end) asks for no page after 60 times
+    /// this long.
     pub socket_timeout: Duration,
 }
 

@@ -348,6 +348,66 @@ mod redis {
         );
     }
 
+    #[tokio::test]
+    async fn a_scan_that_never_ends_times_out() {
+        // Each page comes at once, but the cursor is never 0 and every
+        // page holds new keys: each pattern command must end within 60
+        // socket timeouts (12 s).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut socket = BufReader::new(socket);
+                    let mut page = 0_u64;
+                    while let Some(name) = command(&mut socket).await {
+                        let reply = match name.as_str() {
+                            "SCAN" => {
+                                page += 1;
+                                let key = format!("k{page}");
+                                format!("*2\r\n$1\r\n1\r\n*1\r\n${}\r\n{key}\r\n", key.len())
+                            }
+                            "MGET" => "*1\r\n$1\r\nv\r\n".to_owned(),
+                            "DEL" | "UNLINK" => ":1\r\n".to_owned(),
+                            _ => "+OK\r\n".to_owned(),
+                        };
+                        if socket.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let backend = backend(&format!("redis://127.0.0.1:{port}/?socket_timeout=200ms"));
+        // At once, so that the test takes one deadline, not three. The
+        // guard is generous for a loaded machine; unbounded, they never end.
+        let all = async {
+            tokio::join!(
+                backend.scan("*"),
+                backend.get_match("*"),
+                backend.delete_match("*"),
+            )
+        };
+        let (scan, get_match, delete_match) = tokio::time::timeout(Duration::from_secs(60), all)
+            .await
+            .expect("pattern commands must be cut off");
+        let outcomes = [
+            ("scan", scan.map(drop)),
+            ("get_match", get_match.map(drop)),
+            ("delete_match", delete_match.map(drop)),
+        ];
+        for (name, outcome) in outcomes {
+            let err = outcome.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout, "{name}: {err}");
+            assert!(
+                err.to_string().contains("the scan did not end within 12s"),
+                "{name}: {err}"
+            );
+        }
+        assert_peak_bounded();
+    }
+
     /// A stand-in answering every GET and MGET with `reply`, then holding
     /// the connection open without another byte.
     async fn answering(reply: Vec<u8>) -> u16 {

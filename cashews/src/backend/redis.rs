@@ -15,7 +15,9 @@
 //!   loading the script on first use). A sliding window's slot keys are
 //!   `{key}:0`, `{key}:1`, …: the hash tag keeps them on one cluster node.
 //! - Pattern commands use `SCAN … MATCH`, never `KEYS`, so a large keyspace
-//!   never blocks the server. Keys that are not UTF-8 (written by other
+//!   never blocks the server. A scan that has not ended after 60 times
+//!   `socket_timeout` (a page is asked for only before that) is a
+//!   `Timeout` error. Keys that are not UTF-8 (written by other
 //!   clients) are deleted by `delete_match` but left out of `scan` and
 //!   `get_match`, which return `String`s.
 //! - `clear` is `FLUSHDB`: every key of the selected database (on a
@@ -32,8 +34,8 @@
 //!   command was sent. On a cluster the whole cluster connection is
 //!   dropped and remade, its node connections with it. Nor does an
 //!   array's announced count reserve memory: redis-rs makes room for its
-//!   items once they arrive (at most 4096 ahead). An `MGET` reply must hold one value per key,
-//!   or it is a `Backend` error.
+//!   items once they arrive (at most 4096 ahead). An `MGET` reply must
+//!   hold one value per key, or it is a `Backend` error.
 //! - A connection is used from any runtime while the runtime it was opened
 //!   on runs (its driver task runs there); once that runtime has shut
 //!   down, the next command opens a new one instead of failing.
@@ -53,9 +55,10 @@ use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
     IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, ToRedisArgs, Value, cmd,
 };
+use tokio::time::Instant;
 
 use self::connection::{Lease, Link, Node, Target};
-use super::{Backend, Exist, Expiry};
+use super::{Backend, Exist, Expiry, LISTING_TIMEOUTS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::{RedisAddress, RedisSettings};
 
@@ -83,6 +86,9 @@ use crate::settings::{RedisAddress, RedisSettings};
 #[derive(Clone)]
 pub struct RedisBackend {
     link: Arc<Link>,
+    /// How long a `SCAN` to its end may take: [`LISTING_TIMEOUTS`]
+    /// `socket_timeout`s.
+    listing_limit: Duration,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -190,6 +196,7 @@ impl RedisBackend {
         };
         Ok(Self {
             link: Arc::new(Link::new(target, name, settings.create_connection_timeout)),
+            listing_limit: settings.socket_timeout.saturating_mul(LISTING_TIMEOUTS),
         })
     }
 
@@ -254,13 +261,27 @@ impl RedisBackend {
             pattern: pattern.to_owned(),
             nodes,
             cursor: 0,
+            deadline: Instant::now() + self.listing_limit,
         })
     }
 
+    /// The next page of keys, `None` at the end. No page is asked for past
+    /// the scan's deadline: a server that never ends its scan gets a
+    /// `Timeout` error.
     async fn next_page(&self, scan: &mut Scan) -> Result<Option<Vec<Vec<u8>>>> {
         let Some(node) = scan.nodes.last() else {
             return Ok(None);
         };
+        if Instant::now() >= scan.deadline {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "redis SCAN at {}: the scan did not end within {:?}",
+                    self.link.name(),
+                    self.listing_limit
+                ),
+            ));
+        }
         let mut command = cmd("SCAN");
         command
             .arg(scan.cursor)
@@ -311,6 +332,8 @@ struct Scan {
     /// Nodes left to scan; the last is the current one.
     nodes: Vec<Node>,
     cursor: u64,
+    /// When the scan must have ended.
+    deadline: Instant,
 }
 
 fn name_of(command: &Cmd) -> &str {

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
 use super::protocol::{Conn, Reply, Requests};
+use crate::backend::LISTING_TIMEOUTS;
 use crate::backend::backoff::Backoff;
 use crate::backend::runtime_watch::RuntimeWatch;
 use crate::error::{Error, ErrorKind, Result};
@@ -22,10 +23,6 @@ const IN_FLIGHT: usize = 64;
 /// keeping fewer made steady concurrent load close and reopen connections
 /// all the time (measured by the harness's 64-task memcached row).
 const IDLE: usize = IN_FLIGHT;
-/// A listing (`lru_crawler metadump`) must end within this many
-/// `socket_timeout`s, so that a server sending lines forever cannot hold
-/// the caller forever: one minute at the default timeout.
-const LISTING_TIMEOUTS: u32 = 60;
 
 /// A memcached server and its idle connections.
 #[derive(Debug)]
