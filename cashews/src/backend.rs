@@ -37,6 +37,13 @@ pub mod routed;
 #[cfg(any(feature = "redis", feature = "memcached"))]
 mod runtime_watch;
 
+/// A listing (memcached's `lru_crawler metadump`, a Redis `SCAN` to its
+/// end) must end within this many `socket_timeout`s, so that a server
+/// sending lines or pages forever cannot hold the caller forever: one
+/// minute at the default timeout.
+#[cfg(any(feature = "redis", feature = "memcached"))]
+const LISTING_TIMEOUTS: u32 = 60;
+
 #[cfg(feature = "memcached")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub use memcached::MemcachedBackend;

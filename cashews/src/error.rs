@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Backend,
     /// The command is not available on this backend (pattern commands on memcached).
     Unsupported,
+    /// A value is longer than this backend is set to store (memcached's
+    /// `max_value_size`); it was not sent. The message names the limit.
+    ValueTooLarge,
     /// `incr` on a value that is not an integer.
     NotInteger,
     /// A value could not be serialized for storage.
@@ -56,6 +59,7 @@ impl ErrorKind {
             Self::Timeout => "backend timed out",
             Self::Backend => "backend error",
             Self::Unsupported => "unsupported command",
+            Self::ValueTooLarge => "value too large for this backend",
             Self::NotInteger => "value is not an integer",
             Self::Encode => "value could not be encoded",
             Self::Locked => "key is locked",
@@ -133,6 +137,11 @@ impl Error {
         self.kind == ErrorKind::Unsupported
     }
 
+    /// A value was longer than the backend is set to store, and not sent.
+    pub fn is_value_too_large(&self) -> bool {
+        self.kind == ErrorKind::ValueTooLarge
+    }
+
     /// `incr` met a value that is not an integer.
     pub fn is_not_integer(&self) -> bool {
         self.kind == ErrorKind::NotInteger
@@ -153,12 +162,16 @@ impl Error {
         self.kind == ErrorKind::CircuitOpen
     }
 
-    /// The backend failed (unreachable, timed out or answered an error):
-    /// the failures that safe mode turns into empty answers.
+    /// The backend failed (unreachable, timed out, answered an error, or
+    /// cannot store a value that long): the failures that safe mode turns
+    /// into empty answers.
     pub fn is_backend_failure(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::Connection | ErrorKind::Timeout | ErrorKind::Backend
+            ErrorKind::Connection
+                | ErrorKind::Timeout
+                | ErrorKind::Backend
+                | ErrorKind::ValueTooLarge
         )
     }
 

@@ -150,7 +150,9 @@ pub struct RedisSettings {
     pub password: Option<Secret>,
     /// Give up connecting after this long. Default 1 s.
     pub create_connection_timeout: Duration,
-    /// Give up waiting for an answer after this long. Default 1 s.
+    /// Give up waiting for an answer after this long. Default 1 s. A
+    /// pattern command (`SCAN` to its end) asks for no page after 60 times
+    /// this long.
     pub socket_timeout: Duration,
 }
 
@@ -162,12 +164,16 @@ pub struct MemcachedSettings {
     pub servers: Vec<(String, u16)>,
     /// Give up connecting after this long. Default 1 s.
     pub create_connection_timeout: Duration,
-    /// Give up waiting for an answer after this long. Default 1 s.
+    /// Give up waiting for an answer after this long. Default 1 s. A
+    /// listing (`get_keys_count`) waits this long for each of its lines,
+    /// and at most 60 times this long in all.
     pub socket_timeout: Duration,
-    /// The longest value a reply may carry (`max_value_size`). Default
-    /// 16 MiB. A reply announcing a longer one is an error and its
-    /// connection is closed; values are read as their bytes arrive, so a
-    /// length announced but not sent allocates nothing.
+    /// The longest value written or read (`max_value_size`). Default
+    /// 16 MiB, at least 20 bytes. A write of a longer value is refused
+    /// before it is sent (`ErrorKind::ValueTooLarge`); a reply announcing
+    /// a longer one is an error and its connection is closed; values are
+    /// read as their bytes arrive, so a length announced but not sent
+    /// allocates nothing.
     pub max_value_size: usize,
 }
 

@@ -215,6 +215,48 @@ mod memcached {
         assert_eq!(count, (lines / 1024 * 1024) as u64);
         assert_peak_bounded();
     }
+
+    #[tokio::test]
+    async fn a_listing_that_never_ends_times_out() {
+        // Each line comes well within `socket_timeout`, but the listing
+        // never ends: the call must end within 60 socket timeouts (3 s).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (dropped, mut was_dropped) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let mut socket = BufReader::new(socket);
+            let mut request = String::new();
+            socket.read_line(&mut request).await.unwrap();
+            let chunk = b"key=k exp=-1 la=1 cas=1 fetch=no cls=1 size=63\n".repeat(64);
+            let endless = async {
+                while socket.get_mut().write_all(&chunk).await.is_ok() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            // Ends when the client closes the connection (a write fails).
+            let closed = tokio::time::timeout(Duration::from_secs(60), endless).await;
+            dropped.send(closed.is_ok()).unwrap();
+        });
+        let backend = backend(&format!("memcached://127.0.0.1:{port}?socket_timeout=50ms"));
+        // Generous for a loaded machine; without a bound the call never ends.
+        let guard = Duration::from_secs(30);
+        let err = tokio::time::timeout(guard, backend.get_keys_count())
+            .await
+            .expect("the listing must be cut off")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert!(
+            err.to_string()
+                .contains("the listing did not end within 3s"),
+            "{err}"
+        );
+        assert!(
+            was_dropped.recv().await.unwrap(),
+            "its connection is dropped"
+        );
+        assert_peak_bounded();
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -304,5 +346,117 @@ mod redis {
             Some(Bytes::from_static(b"abc")),
             "the next command, on a new connection"
         );
+    }
+
+    #[tokio::test]
+    async fn a_scan_that_never_ends_times_out() {
+        // Each page comes at once, but the cursor is never 0 and every
+        // page holds new keys: each pattern command must end within 60
+        // socket timeouts (12 s).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut socket = BufReader::new(socket);
+                    let mut page = 0_u64;
+                    while let Some(name) = command(&mut socket).await {
+                        let reply = match name.as_str() {
+                            "SCAN" => {
+                                page += 1;
+                                let key = format!("k{page}");
+                                format!("*2\r\n$1\r\n1\r\n*1\r\n${}\r\n{key}\r\n", key.len())
+                            }
+                            "MGET" => "*1\r\n$1\r\nv\r\n".to_owned(),
+                            "DEL" | "UNLINK" => ":1\r\n".to_owned(),
+                            _ => "+OK\r\n".to_owned(),
+                        };
+                        if socket.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let backend = backend(&format!("redis://127.0.0.1:{port}/?socket_timeout=200ms"));
+        // At once, so that the test takes one deadline, not three. The
+        // guard is generous for a loaded machine; unbounded, they never end.
+        let all = async {
+            tokio::join!(
+                backend.scan("*"),
+                backend.get_match("*"),
+                backend.delete_match("*"),
+            )
+        };
+        let (scan, get_match, delete_match) = tokio::time::timeout(Duration::from_secs(60), all)
+            .await
+            .expect("pattern commands must be cut off");
+        let outcomes = [
+            ("scan", scan.map(drop)),
+            ("get_match", get_match.map(drop)),
+            ("delete_match", delete_match.map(drop)),
+        ];
+        for (name, outcome) in outcomes {
+            let err = outcome.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Timeout, "{name}: {err}");
+            assert!(
+                err.to_string().contains("the scan did not end within 12s"),
+                "{name}: {err}"
+            );
+        }
+        assert_peak_bounded();
+    }
+
+    /// A stand-in answering every GET and MGET with `reply`, then holding
+    /// the connection open without another byte.
+    async fn answering(reply: Vec<u8>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let mut socket = BufReader::new(socket);
+                    while let Some(name) = command(&mut socket).await {
+                        let answer: &[u8] = match name.as_str() {
+                            "GET" | "MGET" => &reply,
+                            _ => b"+OK\r\n",
+                        };
+                        if socket.get_mut().write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn announced_counts_allocate_nothing_until_their_items_arrive() {
+        // Arrays announcing 2^32-1 items, nested as deep as redis-rs
+        // parses, then silence: redis-rs reserves room for items as they
+        // arrive, not for the count announced.
+        let port = answering(b"*4294967295\r\n".repeat(100)).await;
+        let backend = backend(&format!("redis://127.0.0.1:{port}/?socket_timeout=0.3"));
+        let err = backend.get_many(&["a", "b"]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        assert_peak_bounded();
+    }
+
+    #[tokio::test]
+    async fn an_mget_reply_of_another_length_is_an_error_not_values() {
+        for (reply, case) in [
+            (&b"*1\r\n$1\r\nx\r\n"[..], "too few"),
+            (b"*3\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n", "too many"),
+        ] {
+            let port = answering(reply.to_vec()).await;
+            let backend = backend(&format!("redis://127.0.0.1:{port}/?socket_timeout=0.3"));
+            let err = backend.get_many(&["a", "b"]).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Backend, "{case}: {err}");
+            assert!(err.to_string().contains("2 keys"), "{case}: {err}");
+        }
     }
 }

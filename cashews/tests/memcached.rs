@@ -451,3 +451,130 @@ async fn a_reply_memcached_would_not_send_is_an_error_not_a_value() {
         "a well-formed reply, on a new connection"
     );
 }
+
+/// A value is written only if a read will accept it: every write refuses
+/// a value over `max_value_size` up front, and accepts one up to it.
+#[tokio::test]
+async fn writes_over_max_value_size_are_refused_so_every_value_stored_reads_back() {
+    let server = MemcachedServer::start().await;
+    let limit = 1024;
+    let backend = backend(&format!("{}?max_value_size=1KiB", server.url()));
+    let ttl = Duration::from_secs(600);
+    for len in [0, 1, limit - 1, limit, limit + 1, 2 * limit] {
+        let value = Bytes::from(b"secret".repeat(len / 6 + 1)[..len].to_vec());
+        let old = b("old");
+        let k = |write: &str| format!("{write}:{len}");
+        backend
+            .set(&k("xx"), old.clone(), None, None)
+            .await
+            .unwrap();
+        let writes = [
+            (
+                "set",
+                backend.set(&k("set"), value.clone(), None, None).await,
+            ),
+            (
+                "nx",
+                backend
+                    .set(&k("nx"), value.clone(), Some(ttl), Some(Exist::Absent))
+                    .await,
+            ),
+            (
+                "xx",
+                backend
+                    .set(&k("xx"), value.clone(), Some(ttl), Some(Exist::Present))
+                    .await,
+            ),
+            (
+                "lock",
+                backend.set_lock(&k("lock"), value.clone(), ttl).await,
+            ),
+            (
+                "many",
+                backend
+                    .set_many(
+                        &[(&k("many"), value.clone()), (&k("beside"), old.clone())],
+                        None,
+                    )
+                    .await
+                    .map(|()| true),
+            ),
+        ];
+        for (write, outcome) in writes {
+            let before = if write == "xx" {
+                Some(old.clone())
+            } else {
+                None
+            };
+            let stored = backend.get(&k(write)).await;
+            if len <= limit {
+                assert!(outcome.unwrap(), "{write} of {len} bytes");
+                assert_eq!(
+                    stored.unwrap(),
+                    Some(value.clone()),
+                    "{write} of {len} bytes"
+                );
+                continue;
+            }
+            let err = outcome.unwrap_err();
+            assert!(err.is_value_too_large(), "{write} of {len} bytes: {err}");
+            let message = err.to_string();
+            assert!(message.contains("max_value_size (1024 bytes)"), "{message}");
+            assert!(!message.contains("secret"), "no value in {message}");
+            assert_eq!(
+                stored.unwrap(),
+                before,
+                "{write} of {len} bytes left nothing"
+            );
+        }
+        let beside = backend.get(&k("beside")).await.unwrap();
+        assert_eq!(beside.is_some(), len <= limit, "set_many is all or nothing");
+    }
+}
+
+/// `max_value_size` leaves room for the counters memcached writes itself.
+#[tokio::test]
+async fn max_value_size_holds_every_counter() {
+    let server = MemcachedServer::start().await;
+    let settings = Settings::from_url(&format!("{}?max_value_size=19", server.url())).unwrap();
+    let BackendSettings::Memcached(memcached) = &settings.backend else {
+        unreachable!("a memcached URL")
+    };
+    let err = MemcachedBackend::new(memcached).unwrap_err();
+    assert!(
+        err.is_settings() && err.to_string().contains("max_value_size"),
+        "{err}"
+    );
+
+    let backend = backend(&format!("{}?max_value_size=20", server.url()));
+    assert_eq!(backend.incr("low", i64::MIN, None).await.unwrap(), i64::MIN);
+    assert_eq!(
+        backend.get("low").await.unwrap(),
+        Some(b(&i64::MIN.to_string()))
+    );
+    assert_eq!(backend.incr("high", -1, None).await.unwrap(), -1);
+    assert_eq!(
+        backend.incr("high", i64::MAX, None).await.unwrap(),
+        i64::MAX - 1
+    );
+    assert_eq!(
+        backend.get("high").await.unwrap(),
+        Some(b(&(i64::MAX - 1).to_string()))
+    );
+}
+
+/// Safe mode treats a value too large like any refusal by the backend:
+/// the write is skipped, logged and counted; without it the caller sees it.
+#[tokio::test]
+async fn a_value_too_large_is_a_backend_failure_for_safe_mode() {
+    let server = MemcachedServer::start().await;
+    let url = |safe: u8| format!("{}?max_value_size=1KiB&safe={safe}", server.url());
+    let long = "x".repeat(2048);
+    let strict = cashews::Cache::from_url(&url(0)).unwrap();
+    let err = strict.set("k", &long, 60).await.unwrap_err();
+    assert!(err.is_value_too_large(), "{err}");
+    let safe = cashews::Cache::from_url(&url(1)).unwrap();
+    assert!(!safe.set("k", &long, 60).await.unwrap(), "not stored");
+    assert_eq!(safe.stats().backend_failures, 1);
+    assert_eq!(safe.get::<String>("k").await.unwrap(), None);
+}

@@ -1,15 +1,18 @@
 //! The Redis backend on a Redis Cluster: a real three-master cluster per
 //! test, started on loopback. The conformance suite, then what a cluster
-//! adds: keys spread over the masters and commands spanning slots.
+//! adds: keys spread over the masters and commands spanning slots, and a
+//! frozen master cut off by `socket_timeout`.
 #![cfg(feature = "redis")]
 
 mod support;
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cashews::backend::{Backend, RedisBackend};
-use cashews::{BackendSettings, Settings};
+use cashews::{BackendSettings, Cache, Settings};
 use support::conformance::Harness;
 use support::servers::RedisCluster;
 
@@ -112,4 +115,93 @@ async fn commands_span_every_master() {
     for raw in &mut raws {
         assert_eq!(dbsize(raw).await, 0, "clear flushes every master");
     }
+}
+
+/// The ids of the clients connected to a node, but for `conn` itself.
+async fn other_clients(conn: &mut redis::aio::MultiplexedConnection) -> HashSet<u64> {
+    let own: u64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(conn)
+        .await
+        .unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(conn)
+        .await
+        .unwrap();
+    list.lines()
+        .filter_map(|line| line.strip_prefix("id=")?.split(' ').next()?.parse().ok())
+        .filter(|&id| id != own)
+        .collect()
+}
+
+/// A key whose slot the node `conn` serves.
+async fn key_on(conn: &mut redis::aio::MultiplexedConnection, slots: (u16, u16)) -> String {
+    for i in 0.. {
+        let key = format!("key:{i}");
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(&key)
+            .query_async(conn)
+            .await
+            .unwrap();
+        if (slots.0..=slots.1).contains(&slot) {
+            return key;
+        }
+    }
+    unreachable!("every slot has keys")
+}
+
+#[tokio::test]
+async fn a_frozen_master_times_out_and_the_connection_is_replaced() {
+    let cluster = RedisCluster::start().await;
+    let cache = Cache::from_url(&format!("{}&safe=0&socket_timeout=300ms", cluster.url())).unwrap();
+    // `RedisCluster` gives the third master slots 10923 to 16383.
+    let mut watcher = cluster.nodes[0].raw().await;
+    let frozen = key_on(&mut watcher, (10923, 16383)).await;
+    let awake = key_on(&mut watcher, (0, 5460)).await;
+    cache.set(&frozen, &1, 600).await.unwrap();
+    cache.set(&awake, &2, 600).await.unwrap();
+    // The cache's connections to a master that stays awake.
+    let before = other_clients(&mut watcher).await;
+    assert!(!before.is_empty());
+
+    cluster.nodes[2].pause().await;
+    // With 2 retries the command takes about 3 socket timeouts; the guard
+    // only catches a hang on a loaded machine.
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), cache.get::<u32>(&frozen))
+        .await
+        .expect("a command to a frozen master must not hang")
+        .unwrap_err();
+    let took = started.elapsed();
+    cluster.nodes[2].resume();
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "after socket_timeout: {took:?}"
+    );
+
+    // The same cache serves both masters again.
+    let mut served = false;
+    for _ in 0..400 {
+        if let Ok(Some(1)) = cache.get::<u32>(&frozen).await {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(served, "the cache did not recover after the master resumed");
+    assert_eq!(cache.get::<u32>(&awake).await.unwrap(), Some(2));
+
+    // On a new cluster connection: the old one's connections are closed,
+    // also to the master that never froze.
+    for _ in 0..400 {
+        let now = other_clients(&mut watcher).await;
+        if now.is_disjoint(&before) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the timed-out cluster connection was kept");
 }

@@ -32,6 +32,11 @@
 //!   unless set) and lines of at most 8 KiB; a longer one is a `Backend`
 //!   error and its connection is closed. A long value is read into a
 //!   buffer grown as its bytes arrive, not one of its announced length.
+//! - So every write (`set`, `set_many`, and what is built on them: locks,
+//!   NX/XX sets, sliding windows) refuses a value over `max_value_size`
+//!   before sending it, with [`ErrorKind::ValueTooLarge`]: a value stored
+//!   is always one a read accepts. `max_value_size` is at least 20 bytes,
+//!   the longest counter memcached writes itself.
 //! - Pooled connections belong to the runtime that opened them; once it has
 //!   shut down they are dropped unused, so a cache outlives the runtime it
 //!   was built in.
@@ -48,7 +53,8 @@
 //!   every server with `lru_crawler metadump hash` (memcached 1.6: a
 //!   walk of the hash table, which skips expired and flushed items, unlike
 //!   the `curr_items` statistic): it reads every key, so it is meant for
-//!   tests and diagnostics, not for a hot path.
+//!   tests and diagnostics, not for a hot path. A listing that does not
+//!   end within 60 times `socket_timeout` is a `Timeout` error.
 
 mod protocol;
 mod server;
@@ -87,6 +93,8 @@ use crate::settings::MemcachedSettings;
 #[derive(Clone, Debug)]
 pub struct MemcachedBackend {
     servers: std::sync::Arc<[Server]>,
+    /// `max_value_size`: the longest value written, as the longest read.
+    max_value: usize,
 }
 
 /// How often `incr` retries its compare-and-swap when other writers win.
@@ -101,11 +109,21 @@ const MAX_KEY: usize = 250;
 /// (1 MiB, which also holds the key and the item's header).
 pub const MAX_SET: usize = 1_000_000;
 
+/// The least `max_value_size`: a counter's longest decimal text
+/// (`-9223372036854775808`), since memcached writes counters itself.
+const MIN_MAX_VALUE: usize = 20;
+
 impl MemcachedBackend {
     /// A backend over `settings.servers`. Nothing is connected yet.
     pub fn new(settings: &MemcachedSettings) -> Result<Self> {
         if settings.servers.is_empty() {
             return Err(Error::settings("memcached:// needs at least one host"));
+        }
+        if settings.max_value_size < MIN_MAX_VALUE {
+            return Err(Error::settings(format!(
+                "option `max_value_size`: {} bytes is below {MIN_MAX_VALUE}, the longest counter",
+                settings.max_value_size
+            )));
         }
         let servers = settings
             .servers
@@ -120,7 +138,26 @@ impl MemcachedBackend {
                 )
             })
             .collect();
-        Ok(Self { servers })
+        Ok(Self {
+            servers,
+            max_value: settings.max_value_size,
+        })
+    }
+
+    /// Refuses a value that reads would refuse (over `max_value_size`)
+    /// before it is sent.
+    fn check_size(&self, value: &[u8]) -> Result<()> {
+        if value.len() <= self.max_value {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::ValueTooLarge,
+            format!(
+                "memcached: a value of {} bytes is over max_value_size ({} bytes)",
+                value.len(),
+                self.max_value
+            ),
+        ))
     }
 
     /// The server that holds `key` (a stored key): the one scoring highest
@@ -468,6 +505,7 @@ impl Backend for MemcachedBackend {
         expire: Option<Duration>,
         exist: Option<Exist>,
     ) -> Result<bool> {
+        self.check_size(&value)?;
         let key = storage_key(key);
         let mut flags = ttl_flag('T', expire);
         match exist {
@@ -486,6 +524,10 @@ impl Backend for MemcachedBackend {
     }
 
     async fn set_many(&self, pairs: &[(&str, Bytes)], expire: Option<Duration>) -> Result<()> {
+        // All or nothing: no pair is written if one is too long.
+        for (_, value) in pairs {
+            self.check_size(value)?;
+        }
         let keys: Vec<Cow<'_, str>> = pairs.iter().map(|(k, _)| storage_key(k)).collect();
         let flags = ttl_flag('T', expire);
         for reply in self

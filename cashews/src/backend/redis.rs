@@ -17,7 +17,9 @@
 //! - Sets are Redis sets (`SADD` in a script that also extends the TTL,
 //!   `SMEMBERS`, `SREM`); on a cluster each set is one key on one node.
 //! - Pattern commands use `SCAN … MATCH`, never `KEYS`, so a large keyspace
-//!   never blocks the server. Keys that are not UTF-8 (written by other
+//!   never blocks the server. A scan that has not ended after 60 times
+//!   `socket_timeout` (a page is asked for only before that) is a
+//!   `Timeout` error. Keys that are not UTF-8 (written by other
 //!   clients) are deleted by `delete_match` but left out of `scan` and
 //!   `get_match`, which return `String`s.
 //! - `clear` is `FLUSHDB`: every key of the selected database (on a
@@ -32,7 +34,10 @@
 //!   allocating its announced length up front), so what bounds one is
 //!   `socket_timeout`: a reply is held for at most that long after its
 //!   command was sent. On a cluster the whole cluster connection is
-//!   dropped and remade, its node connections with it.
+//!   dropped and remade, its node connections with it. Nor does an
+//!   array's announced count reserve memory: redis-rs makes room for its
+//!   items once they arrive (at most 4096 ahead). An `MGET` reply must
+//!   hold one value per key, or it is a `Backend` error.
 //! - A connection is used from any runtime while the runtime it was opened
 //!   on runs (its driver task runs there); once that runtime has shut
 //!   down, the next command opens a new one instead of failing.
@@ -50,11 +55,12 @@ use redis::aio::ConnectionLike;
 use redis::cluster::ClusterClientBuilder;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
-    IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, Value, cmd,
+    IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, ToRedisArgs, Value, cmd,
 };
+use tokio::time::Instant;
 
 use self::connection::{Lease, Link, Node, Target};
-use super::{Backend, Exist, Expiry};
+use super::{Backend, Exist, Expiry, LISTING_TIMEOUTS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::{RedisAddress, RedisSettings};
 
@@ -82,6 +88,9 @@ use crate::settings::{RedisAddress, RedisSettings};
 #[derive(Clone)]
 pub struct RedisBackend {
     link: Arc<Link>,
+    /// How long a `SCAN` to its end may take: [`LISTING_TIMEOUTS`]
+    /// `socket_timeout`s.
+    listing_limit: Duration,
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -204,6 +213,7 @@ impl RedisBackend {
         };
         Ok(Self {
             link: Arc::new(Link::new(target, name, settings.create_connection_timeout)),
+            listing_limit: settings.socket_timeout.saturating_mul(LISTING_TIMEOUTS),
         })
     }
 
@@ -268,13 +278,27 @@ impl RedisBackend {
             pattern: pattern.to_owned(),
             nodes,
             cursor: 0,
+            deadline: Instant::now() + self.listing_limit,
         })
     }
 
+    /// The next page of keys, `None` at the end. No page is asked for past
+    /// the scan's deadline: a server that never ends its scan gets a
+    /// `Timeout` error.
     async fn next_page(&self, scan: &mut Scan) -> Result<Option<Vec<Vec<u8>>>> {
         let Some(node) = scan.nodes.last() else {
             return Ok(None);
         };
+        if Instant::now() >= scan.deadline {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "redis SCAN at {}: the scan did not end within {:?}",
+                    self.link.name(),
+                    self.listing_limit
+                ),
+            ));
+        }
         let mut command = cmd("SCAN");
         command
             .arg(scan.cursor)
@@ -295,10 +319,26 @@ impl RedisBackend {
 
     /// The live values of `keys` (found by a scan: some may be gone by now).
     async fn values_of(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Bytes>>> {
-        if keys.is_empty() {
+        self.mget(keys, keys.len()).await
+    }
+
+    /// `MGET` of `keys` (`count` of them): one value for each, in order.
+    /// A reply of another length is an error, not values for other keys.
+    async fn mget(&self, keys: impl ToRedisArgs, count: usize) -> Result<Vec<Option<Bytes>>> {
+        if count == 0 {
             return Ok(Vec::new());
         }
-        self.query(cmd("MGET").arg(keys)).await
+        let values: Vec<Option<Bytes>> = self.query(cmd("MGET").arg(keys)).await?;
+        if values.len() != count {
+            return Err(Error::new(
+                ErrorKind::Backend,
+                format!(
+                    "redis MGET of {count} keys answered {} values",
+                    values.len()
+                ),
+            ));
+        }
+        Ok(values)
     }
 }
 
@@ -309,6 +349,8 @@ struct Scan {
     /// Nodes left to scan; the last is the current one.
     nodes: Vec<Node>,
     cursor: u64,
+    /// When the scan must have ended.
+    deadline: Instant,
 }
 
 fn name_of(command: &Cmd) -> &str {
@@ -394,10 +436,7 @@ impl Backend for RedisBackend {
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.query(cmd("MGET").arg(keys)).await
+        self.mget(keys, keys.len()).await
     }
 
     async fn set(

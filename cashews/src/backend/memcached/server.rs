@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
 use super::protocol::{Conn, Reply, Requests};
+use crate::backend::LISTING_TIMEOUTS;
 use crate::backend::backoff::Backoff;
 use crate::backend::runtime_watch::RuntimeWatch;
 use crate::error::{Error, ErrorKind, Result};
@@ -222,9 +223,9 @@ impl Server {
     /// lines for which `is_item` holds; the first for which it does not is
     /// the answer instead (`BUSY …`, `ERROR …`).
     ///
-    /// Such answers (`lru_crawler metadump`) can be long, so `socket_timeout`
-    /// bounds the wait for each line rather than for the whole answer, and
-    /// the lines are counted, not kept.
+    /// Such answers (`lru_crawler metadump`) can be long: `socket_timeout`
+    /// bounds the wait for each line, [`LISTING_TIMEOUTS`] of them the
+    /// whole answer, and the lines are counted, not kept.
     pub(super) async fn count_lines(
         &self,
         command: &str,
@@ -232,7 +233,34 @@ impl Server {
         is_item: impl Fn(&[u8]) -> bool,
     ) -> Result<Listing> {
         let (mut pooled, _) = self.checkout(command).await?;
-        let conn = &mut pooled.conn;
+        let limit = self.socket_timeout.saturating_mul(LISTING_TIMEOUTS);
+        let read = self.read_listing(command, request, &mut pooled.conn, is_item);
+        match tokio::time::timeout(limit, read).await {
+            Ok(Ok(Listing::Items(count))) => {
+                self.checkin(pooled);
+                Ok(Listing::Items(count))
+            }
+            // An answer other than a listing leaves a stream not worth
+            // trusting: dropped with the connection, as after an error.
+            Ok(other) => other,
+            Err(_) => Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "memcached {command} at {}: the listing did not end within {limit:?}",
+                    self.name
+                ),
+            )),
+        }
+    }
+
+    /// [`Server::count_lines`] on `conn`, each line within `socket_timeout`.
+    async fn read_listing(
+        &self,
+        command: &str,
+        request: &str,
+        conn: &mut Conn,
+        is_item: impl Fn(&[u8]) -> bool,
+    ) -> Result<Listing> {
         conn.requests.clear();
         conn.requests.plain(request);
         let sent = tokio::time::timeout(self.socket_timeout, conn.send()).await;
@@ -249,17 +277,13 @@ impl Server {
                 Err(_) => return Err(self.error(command, Failure::Timeout)),
             };
             if line == b"END" {
-                break;
+                return Ok(Listing::Items(count));
             }
             if !is_item(line) {
-                // The rest of the stream is not worth trusting: dropped with
-                // the connection.
                 return Ok(Listing::Answer(String::from_utf8_lossy(line).into_owned()));
             }
             count += 1;
         }
-        self.checkin(pooled);
-        Ok(Listing::Items(count))
     }
 
     /// An idle connection, or a new one; fails fast while backing off.
