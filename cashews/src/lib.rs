@@ -200,8 +200,9 @@ pub use cashews_macros::cache;
 ///
 /// - `"items:page:*"`, `"user:{user.id}:*"`: a pattern (Redis glob) whose
 ///   `{…}` are templates of this function's arguments, as in [`cache`]'s
-///   `key`; the values are escaped with [`pattern::escape`]. Deleted on the
-///   `cache = …` option's cache ([`global()`] by default).
+///   `key`; the values are escaped as in keys, then with
+///   [`pattern::escape`]. Deleted on the `cache = …` option's cache
+///   ([`global()`] by default).
 /// - `get_user(user.id, _)`, `self.get_user(id, _)`: a call of a
 ///   `#[cashews::cache]` function, checked by the compiler like any call.
 ///   It does not run: its key is built, the same way that function builds
