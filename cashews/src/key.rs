@@ -26,7 +26,7 @@
 //! `Display` (for a type whose `Display` writes two values alike, implement
 //! [`KeyArg`]). Invalidation patterns and probes escape values the same
 //! way, then escape glob characters, so they match exactly the keys they
-//! name.
+//! name; [`escape`] does the same for keys and patterns written by hand.
 //!
 //! Values are written by [`KeyArg`]: integers, floats, `bool`, `char`,
 //! strings, `Option`s of those (`None`, `Some(v)`) and references or smart
@@ -340,12 +340,7 @@ impl<'a> KeyWriter<'a> {
             return;
         }
         write(self.out);
-        escape_tail(
-            self.out,
-            start,
-            |b| matches!(b, b':' | b'%'),
-            |c, out| out.push_str(if c == ':' { "%3A" } else { "%25" }),
-        );
+        escape_tail(self.out, start, is_separator, escape_separator);
         if !matches!(self.mode, Mode::Key) {
             escape_tail(
                 self.out,
@@ -375,6 +370,38 @@ impl<'a> KeyWriter<'a> {
         }
         true
     }
+}
+
+/// The bytes every key escapes in its values: the separator, and `%`
+/// that escapes it.
+#[inline]
+fn is_separator(b: u8) -> bool {
+    matches!(b, b':' | b'%')
+}
+
+fn escape_separator(c: char, out: &mut KeyBuf) {
+    out.push_str(if c == ':' { "%3A" } else { "%25" });
+}
+
+/// `value` escaped as keys escape the values they write: `:` as `%3A`, `%`
+/// as `%25`. For keys and patterns written by hand that must meet the
+/// attributes' keys (escape a pattern's values with this, then with
+/// [`pattern::escape`](crate::pattern::escape)).
+///
+/// ```
+/// use cashews::key::escape;
+/// assert_eq!(escape("b:c"), "b%3Ac");
+/// assert_eq!(escape("100%"), "100%25");
+/// assert_eq!(escape("plain"), "plain");
+/// ```
+pub fn escape(value: &str) -> Cow<'_, str> {
+    if !value.bytes().any(is_separator) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = KeyBuf::with_capacity(value.len() + 8);
+    out.push_str(value);
+    escape_tail(&mut out, 0, is_separator, escape_separator);
+    Cow::Owned(out.into_string())
 }
 
 /// Rewrites the ASCII characters of `out[start..]` that `special` picks.
@@ -520,6 +547,14 @@ mod tests {
             key(|w| w.display(0, &"::1".parse::<std::net::IpAddr>().unwrap())),
             "%3A%3A1"
         );
+    }
+
+    #[test]
+    fn escape_is_what_keys_write() {
+        for value in ["", "plain", "a:b", "%3A", "::%%", "é:ß"] {
+            assert_eq!(escape(value), key(|w| w.arg(0, value)), "{value:?}");
+        }
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
     }
 
     #[test]
