@@ -101,7 +101,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
 
     let w = Ident::new("__cashews_key", Span::mixed_site());
     let key = match options.common.key {
-        Some(lit) => Template::parse(lit, &params)?.write(&w, "text", &params),
+        Some(lit) => Template::parse_key(lit, &params)?.write(&w, "text", &params),
         None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
     };
 

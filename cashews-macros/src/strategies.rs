@@ -217,7 +217,7 @@ pub(crate) fn expand(
         (None, _) => None,
     };
     let key = match &options.common.key {
-        Some(lit) => Template::parse(lit.clone(), &params)?.write(&w, "text", &params),
+        Some(lit) => Template::parse_key(lit.clone(), &params)?.write(&w, "text", &params),
         None if matches!(strategy, Strategy::CircuitBreaker) => {
             // One breaker per function: its path only, not its arguments.
             // `self` comes first when there is one.
@@ -447,7 +447,7 @@ fn tags(
     let (mut names, mut out) = (Vec::new(), TokenStream::new());
     for (i, element) in array.elems.iter().enumerate() {
         let lit = args::lit_str(name, element.clone(), "a key template like \"user:{id}\"")?;
-        let (write, capacity) = Template::parse(lit, params)?.write(&w, "text", params);
+        let (write, capacity) = Template::parse_key(lit, params)?.write(&w, "text", params);
         let tag = ident(&format!("__cashews_tag_{i}"));
         out.extend(quote! {
             let #tag = {

@@ -40,6 +40,8 @@ enum Segment {
         /// `.field` / `.0` accesses after the parameter.
         fields: Vec<String>,
         filter: Filter,
+        /// The text between the braces, for messages.
+        raw: String,
     },
 }
 
@@ -50,6 +52,8 @@ pub(crate) struct Template {
 }
 
 impl Template {
+    /// Parses a template and checks it against the parameters; for
+    /// invalidation patterns (keys and tags use [`parse_key`](Self::parse_key)).
     pub(crate) fn parse(lit: LitStr, params: &[Param]) -> syn::Result<Self> {
         let text = lit.value();
         let err = |msg: String| syn::Error::new_spanned(&lit, msg);
@@ -98,6 +102,36 @@ impl Template {
         Ok(Self { lit, segments })
     }
 
+    /// A template for keys and tags: [`parse`](Self::parse), and between any
+    /// two values a `:` (values never hold one, so each key has one
+    /// reading), or a `hash` value (fixed width) before the second.
+    pub(crate) fn parse_key(lit: LitStr, params: &[Param]) -> syn::Result<Self> {
+        let template = Self::parse(lit, params)?;
+        let mut open: Option<(Filter, &str)> = None;
+        for segment in &template.segments {
+            match segment {
+                Segment::Text(text) if text.contains(':') => open = None,
+                Segment::Text(_) => {}
+                Segment::Value { filter, raw, .. } => {
+                    if let Some((before, before_raw)) = open
+                        && before != Filter::Hash
+                    {
+                        return Err(syn::Error::new_spanned(
+                            &template.lit,
+                            format!(
+                                "`{{{before_raw}}}` and `{{{raw}}}` need a `:` between them in the key \
+                                 template, or two different calls could share a key \
+                                 (`{{a}}{{b}}` writes `12` for both (1, 23) and (12, 3))"
+                            ),
+                        ));
+                    }
+                    open = Some((*filter, raw));
+                }
+            }
+        }
+        Ok(template)
+    }
+
     /// Statements writing the template with the writer `w`; `text` is the
     /// writer's method for the template's own text (`text` for keys, `glob`
     /// for patterns). Returns them and a capacity hint.
@@ -116,6 +150,7 @@ impl Template {
                     param,
                     fields,
                     filter,
+                    ..
                 } => {
                     capacity += 16;
                     let p = &params[*param];
@@ -194,6 +229,7 @@ fn parse_value(inner: &str, params: &[Param]) -> Result<Segment, String> {
         param,
         fields,
         filter,
+        raw: inner.to_owned(),
     })
 }
 
@@ -326,6 +362,36 @@ mod tests {
         assert!(out.contains("w . arg (0u32 , & self . tenant)"), "{out}");
         assert!(out.contains("w . hash (2u32 , & user . 0)"), "{out}");
         assert!(written("{id:len}").contains("w . arg (1u32 , & id . len ())"));
+    }
+
+    #[test]
+    fn key_templates_separate_values_with_a_colon() {
+        let key = |template: &str| {
+            let lit = LitStr::new(template, Span::call_site());
+            Template::parse_key(lit, &params())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        for template in [
+            "{id}{user}",
+            "{id}-{user}",
+            "x:{id}_{user.0:lower}:y",
+            "{id:len}{id}",
+        ] {
+            let err = key(template).err().unwrap_or_default();
+            assert!(err.contains("need a `:` between them"), "{template}: {err}");
+        }
+        for template in [
+            "{id}:{user}",
+            "a{id}b:c{user}d",
+            "{id:hash}{user}",
+            "{id}",
+            "u:{id}-x",
+        ] {
+            assert_eq!(key(template), Ok(()), "{template}");
+        }
+        // Patterns may join values: they are not keys.
+        assert!(parse("{id}{user}").is_ok());
     }
 
     #[test]

@@ -3,9 +3,7 @@
 //! The attributes build keys in two ways:
 //!
 //! - **Default key**: the function's path, then `:name:value` for each
-//!   argument (`self` left out): `my_app::users::get_user:id:42`. Values
-//!   are escaped (`:` as `%3A`, `%` as `%25`) so that two different calls
-//!   never share a key, whatever their strings hold.
+//!   argument (`self` left out): `my_app::users::get_user:id:42`.
 //! - **Template** (`key = "user:{id}"`): the text as written, with each
 //!   `{…}` replaced by an argument (`{id}`), a field of one (`{user.id}`,
 //!   `{pair.0}`), or either through a filter:
@@ -17,10 +15,23 @@
 //! | `{items:len}` | `items.len()` |
 //! | `{id:display}` | the value through its `Display` (for types that are not [`KeyArg`]) |
 //!
-//! Values are written by [`KeyArg`]: integers, `bool`, `char`, strings,
-//! `Option`s of those (`None`, `Some(v)`) and references or smart pointers
-//! to them. Keys are the same in every process and every version of the
-//! program: nothing here hashes with a random seed.
+//! Keys are injective: two calls never share a key unless everything the
+//! key writes is the same for both. Every value, in both kinds of key and
+//! after any filter, is escaped (`:` as `%3A`, `%` as `%25`), so that a
+//! value never holds the separator, and a template must put a `:` between
+//! any two values (the build fails otherwise; a `hash` value, fixed in
+//! width, may be followed directly). What a key leaves out is many-to-one
+//! by design: parameters a template does not name, and the filters `hash`,
+//! `lower`, `upper` and `len`; `display` is as injective as the type's
+//! `Display` (for a type whose `Display` writes two values alike, implement
+//! [`KeyArg`]). Invalidation patterns and probes escape values the same
+//! way, then escape glob characters, so they match exactly the keys they
+//! name; [`escape`] does the same for keys and patterns written by hand.
+//!
+//! Values are written by [`KeyArg`]: integers, floats, `bool`, `char`,
+//! strings, `Option`s of those (`None`, `Some(v)`) and references or smart
+//! pointers to them. Keys are the same in every process and every version
+//! of the program: nothing here hashes with a random seed.
 //!
 //! `hash` uses BLAKE3 (already the signing hash) because it is stable
 //! across platforms and releases and fast; it keeps 128 bits (32 hex
@@ -47,9 +58,10 @@ mod buf;
 
 /// A value that can be written into a cache key.
 ///
-/// Implemented for integers, `bool`, `char`, strings, `Option<T>` and
-/// references and smart pointers to those. Each implementation must write
-/// different text for different values, or two calls would share a key.
+/// Implemented for integers, floats, `bool`, `char`, strings, `Option<T>`
+/// and references and smart pointers to those. Each implementation must
+/// write different text for different values, or two calls would share a
+/// key; it may write any text (`:` and `%` are escaped after it).
 ///
 /// ```
 /// use cashews::{KeyArg, KeyBuf};
@@ -109,17 +121,24 @@ impl KeyArg for bool {
     }
 }
 
-macro_rules! display_key_arg {
+/// Floats: `Display` writes the shortest text that reads back as the same
+/// bits (so `-0` and `0` differ), but every NaN as `NaN`; a NaN other than
+/// the standard one is written with its bits (`NaN0x7ff8000000000001`).
+macro_rules! float_key_arg {
     ($($t:ty),*) => {$(
         impl KeyArg for $t {
             fn write_key(&self, out: &mut KeyBuf) {
                 // Writing to a KeyBuf cannot fail.
-                let _ = write!(out, "{self}");
+                if self.is_nan() && self.to_bits() != <$t>::NAN.to_bits() {
+                    let _ = write!(out, "NaN{:#x}", self.to_bits());
+                } else {
+                    let _ = write!(out, "{self}");
+                }
             }
         }
     )*};
 }
-display_key_arg!(f32, f64);
+float_key_arg!(f32, f64);
 
 /// Integers go through `itoa`: keys are built on every call, hits
 /// included, and `fmt` machinery costs several times more.
@@ -271,68 +290,77 @@ impl<'a> KeyWriter<'a> {
     /// The value of parameter number `param` (or a field of it).
     #[inline]
     pub fn arg<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
-        self.value(param, false, |out| value.write_key(out));
+        self.value(param, |out| value.write_key(out));
     }
 
-    /// `:name:value` of the default key, the value escaped so that no
-    /// string can pass for another argument.
+    /// `:name:value` of the default key.
     #[inline]
     pub fn named<A: KeyArg + ?Sized>(&mut self, param: u32, name: &str, value: &A) {
         self.text(name);
-        self.value(param, true, |out| value.write_key(out));
+        self.value(param, |out| value.write_key(out));
     }
 
     /// The `hash` filter.
     pub fn hash<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
-        self.value(param, false, |out| out.push_str(&hash(value)));
+        self.value(param, |out| out.push_str(&hash(value)));
     }
 
     /// The `lower` filter.
     pub fn lower<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
-        self.value(param, false, |out| {
+        self.value(param, |out| {
             out.push_str(&written(value).to_lowercase());
         });
     }
 
     /// The `upper` filter.
     pub fn upper<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
-        self.value(param, false, |out| {
+        self.value(param, |out| {
             out.push_str(&written(value).to_uppercase());
         });
     }
 
     /// The `display` filter.
     pub fn display<D: fmt::Display + ?Sized>(&mut self, param: u32, value: &D) {
-        self.value(param, false, |out| {
+        self.value(param, |out| {
             let _ = write!(out, "{value}");
         });
     }
 
-    #[inline]
-    fn value(&mut self, param: u32, escape_separator: bool, write: impl FnOnce(&mut KeyBuf)) {
+    /// Writes one value, escaped: `:` as `%3A` and `%` as `%25` in every
+    /// mode, so that a value never holds the separator and one key has one
+    /// reading; in patterns, glob characters too, after that. A key's value
+    /// with nothing to escape costs one byte scan.
+    #[inline(always)]
+    fn value(&mut self, param: u32, write: impl FnOnce(&mut KeyBuf)) {
         let start = self.out.len();
-        match self.mode {
-            Mode::Probe(wildcards) if param < 64 && wildcards & (1 << param) != 0 => {
-                self.out.push('*');
-                return;
-            }
-            _ => write(self.out),
+        if let Mode::Probe(wildcards) = self.mode
+            && param < 64
+            && wildcards & (1 << param) != 0
+        {
+            self.out.push('*');
+            return;
         }
-        if escape_separator {
-            escape_tail(
-                self.out,
-                start,
-                |c| matches!(c, ':' | '%'),
-                |c, out| {
-                    out.push_str(if c == ':' { "%3A" } else { "%25" });
-                },
-            );
+        write(self.out);
+        let plain = self
+            .out
+            .as_bytes()
+            .get(start..)
+            .is_none_or(|value| !has_separator(value));
+        if !plain || !matches!(self.mode, Mode::Key) {
+            self.escape(start);
         }
+    }
+
+    /// Escapes the value written from `start` (see [`Self::value`]).
+    #[cold]
+    #[inline(never)]
+    fn escape(&mut self, start: usize) {
+        escape_tail(self.out, start, is_separator, escape_separator);
         if !matches!(self.mode, Mode::Key) {
             escape_tail(
                 self.out,
                 start,
-                |c| "*?[]\\".contains(c),
+                |b| matches!(b, b'*' | b'?' | b'[' | b']' | b'\\'),
                 |c, out| {
                     out.push('\\');
                     out.push(c);
@@ -359,21 +387,97 @@ impl<'a> KeyWriter<'a> {
     }
 }
 
-/// Rewrites the characters of `out[start..]` that `special` picks, only
-/// when there is one (the common case writes nothing and allocates nothing).
+/// The bytes every key escapes in its values: the separator, and `%`
+/// that escapes it.
+#[inline]
+fn is_separator(b: u8) -> bool {
+    matches!(b, b':' | b'%')
+}
+
+/// Whether `bytes` hold `:` or `%`: eight bytes at a time (the last word
+/// overlapping the one before), shorter values byte by byte. Hand-written
+/// (a dozen lines, checked against the byte loop by a property test)
+/// because every key building runs it and a byte loop costs more there.
+#[inline]
+fn has_separator(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    /// Whether a byte of `word` is `b` (the zero-byte test on `word ^ b…b`).
+    fn holds(word: u64, b: u8) -> bool {
+        let x = word ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    }
+    #[inline(always)]
+    fn word(chunk: &[u8]) -> bool {
+        <[u8; 8]>::try_from(chunk).is_ok_and(|w| {
+            let w = u64::from_le_bytes(w);
+            holds(w, b':') | holds(w, b'%')
+        })
+    }
+    match bytes.len().checked_sub(8) {
+        None => bytes.iter().any(|&b| is_separator(b)),
+        Some(last) => bytes.chunks_exact(8).any(word) || bytes.get(last..).is_some_and(word),
+    }
+}
+
+fn escape_separator(c: char, out: &mut KeyBuf) {
+    out.push_str(if c == ':' { "%3A" } else { "%25" });
+}
+
+/// `value` escaped as keys escape the values they write: `:` as `%3A`, `%`
+/// as `%25`. For keys and patterns written by hand that must meet the
+/// attributes' keys (escape a pattern's values with this, then with
+/// [`pattern::escape`](crate::pattern::escape)).
+///
+/// ```
+/// use cashews::key::escape;
+/// assert_eq!(escape("b:c"), "b%3Ac");
+/// assert_eq!(escape("100%"), "100%25");
+/// assert_eq!(escape("plain"), "plain");
+/// ```
+pub fn escape(value: &str) -> Cow<'_, str> {
+    if !value.bytes().any(is_separator) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = KeyBuf::with_capacity(value.len() + 8);
+    out.push_str(value);
+    escape_tail(&mut out, 0, is_separator, escape_separator);
+    Cow::Owned(out.into_string())
+}
+
+/// Rewrites the ASCII characters of `out[start..]` that `special` picks;
+/// with none, it writes nothing and allocates nothing.
 fn escape_tail(
     out: &mut KeyBuf,
     start: usize,
-    special: impl Fn(char) -> bool,
+    special: impl Fn(u8) -> bool,
     replace: impl Fn(char, &mut KeyBuf),
 ) {
-    if !out[start..].contains(&special) {
+    let Some(first) = out
+        .as_bytes()
+        .get(start..)
+        .and_then(|tail| tail.iter().position(|&b| special(b)))
+    else {
         return;
-    }
-    let tail = out[start..].to_owned();
-    out.truncate(start);
+    };
+    rewrite_tail(out, start + first, special, replace);
+}
+
+/// [`escape_tail`] from `from`, the first special byte (an ASCII
+/// character, so a character boundary).
+#[cold]
+fn rewrite_tail(
+    out: &mut KeyBuf,
+    from: usize,
+    special: impl Fn(u8) -> bool,
+    replace: impl Fn(char, &mut KeyBuf),
+) {
+    let Some(tail) = out.get(from..).map(str::to_owned) else {
+        return;
+    };
+    out.truncate(from);
     for c in tail.chars() {
-        if special(c) {
+        if c.is_ascii() && special(c as u8) {
             replace(c, out);
         } else {
             out.push(c);
@@ -465,6 +569,58 @@ mod tests {
     }
 
     #[test]
+    fn template_values_are_escaped_like_default_ones() {
+        let acl = |a: &str, b: &str| {
+            key(|w| {
+                w.text("acl:");
+                w.arg(0, a);
+                w.text(":");
+                w.arg(1, b);
+            })
+        };
+        assert_eq!(acl("a", "b:c"), "acl:a:b%3Ac");
+        assert_eq!(acl("a:b", "c"), "acl:a%3Ab:c");
+        assert_eq!(acl("%3A", ""), "acl:%253A:");
+        assert_eq!(key(|w| w.upper(0, "a:b")), "A%3AB");
+        assert_eq!(
+            key(|w| w.display(0, &"::1".parse::<std::net::IpAddr>().unwrap())),
+            "%3A%3A1"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_word_scan_finds_what_a_byte_scan_finds(bytes in proptest::collection::vec(
+            proptest::sample::select(vec![0u8, b':', b'%', b'9', b';', b'$', 0x80, 0xba, 0xff]),
+            0..40,
+        )) {
+            proptest::prop_assert_eq!(has_separator(&bytes), bytes.iter().any(|&b| is_separator(b)));
+        }
+    }
+
+    #[test]
+    fn escape_is_what_keys_write() {
+        for value in ["", "plain", "a:b", "%3A", "::%%", "é:ß"] {
+            assert_eq!(escape(value), key(|w| w.arg(0, value)), "{value:?}");
+        }
+        assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn floats_keep_their_sign_and_nan_payload() {
+        let written = |f: f64| written(&f).into_string();
+        assert_eq!(written(1.5), "1.5");
+        assert_ne!(written(0.0), written(-0.0));
+        assert_eq!(written(f64::NAN), "NaN");
+        assert_eq!(
+            written(f64::from_bits(0x7ff8_0000_0000_0001)),
+            "NaN0x7ff8000000000001"
+        );
+        assert_ne!(written(-f64::NAN), "NaN");
+        assert_eq!(super::written(&f32::NAN).into_string(), "NaN");
+    }
+
+    #[test]
     fn options_are_distinct_from_bare_values() {
         let mut out = KeyBuf::new();
         Some("None").write_key(&mut out);
@@ -516,10 +672,12 @@ mod tests {
         let mut w = KeyWriter::pattern(&mut out);
         w.glob("user:");
         w.arg(0, "*?[");
+        w.glob(":");
+        w.arg(1, "a:*");
         w.glob(":*");
         let p = out.into_string();
-        assert_eq!(p, r"user:\*\?\[:*");
-        assert!(pattern::glob_match(&p, "user:*?[:orders"));
+        assert_eq!(p, r"user:\*\?\[:a%3A\*:*");
+        assert!(pattern::glob_match(&p, "user:*?[:a%3A*:orders"));
         assert!(!pattern::glob_match(&p, "user:alice:orders"));
     }
 
@@ -530,8 +688,8 @@ mod tests {
         let mut w = KeyWriter::new(&mut out);
         assert!(PROBE.with(Cell::get).is_none(), "the probe is taken once");
         w.text("m::f*");
-        w.named(0, ":a:", "x*");
+        w.named(0, ":a:", "x*:");
         w.named(1, ":b:", &7u32);
-        assert_eq!(w.out.as_str(), r"m::f\*:a:x\*:b:*");
+        assert_eq!(w.out.as_str(), r"m::f\*:a:x\*%3A:b:*");
     }
 }

@@ -86,7 +86,7 @@ pub use ttl::{IntoTtl, parse_ttl};
 /// | option | meaning | default |
 /// |---|---|---|
 /// | `ttl` | how long a value lives: `"1h30m"` (checked when compiling), `600` (seconds), any [`IntoTtl`] expression (`Duration::from_secs(60)`, `self.ttl`), or a closure of the stored value returning an [`IntoTtl`] | required |
-/// | `key` | a key template: `"user:{id}"`, `"{user.id}"`, `"{self.tenant}:{id}"`, `"{token:hash}"`, `"{name:lower}"`, `"{name:upper}"`, `"{items:len}"`, `"{uuid:display}"` (see [`key`]); naming a parameter that does not exist is a compile error | the function's path, then `:name:value` for each parameter but `self` |
+/// | `key` | a key template: `"user:{id}"`, `"{user.id}"`, `"{self.tenant}:{id}"`, `"{token:hash}"`, `"{name:lower}"`, `"{name:upper}"`, `"{items:len}"`, `"{uuid:display}"` (see [`key`]); naming a parameter that does not exist, or two values without a `:` between them, is a compile error; values are escaped (`:` as `%3A`, `%` as `%25`) | the function's path, then `:name:value` for each parameter but `self` |
 /// | `prefix` | text put before the key, as `prefix:key` | none |
 /// | `cache` | the [`Cache`] to use: any expression giving a `Cache` or `&Cache` (`self.cache`, `&CACHE`) | [`global()`] |
 /// | `condition` | a closure of the stored value (`&T` of an `Ok(T)`, or the whole value) returning whether to store it | store every value |
@@ -146,8 +146,9 @@ pub use ttl::{IntoTtl, parse_ttl};
 ///   cancelled, the next waiter runs the function: nobody hangs.
 /// - Safe: a cache that fails (a backend down) never fails the call: the
 ///   function runs.
-/// - Keys are the same in every process: the default key escapes `:` and
-///   `%` in values so that different arguments never share a key. A method's
+/// - Keys are the same in every process, and different arguments never
+///   share a key: templates and default keys escape `:` and `%` in every
+///   value, and a template puts a `:` between values. A method's
 ///   default key starts with `type_name::<Self>()`; give a `key` to a
 ///   method whose keys must stay the same across compiler versions, and to
 ///   associated functions without `self` (their default key has only the
@@ -200,8 +201,9 @@ pub use cashews_macros::cache;
 ///
 /// - `"items:page:*"`, `"user:{user.id}:*"`: a pattern (Redis glob) whose
 ///   `{…}` are templates of this function's arguments, as in [`cache`]'s
-///   `key`; the values are escaped with [`pattern::escape`]. Deleted on the
-///   `cache = …` option's cache ([`global()`] by default).
+///   `key`; the values are escaped as in keys, then with
+///   [`pattern::escape`]. Deleted on the `cache = …` option's cache
+///   ([`global()`] by default).
 /// - `get_user(user.id, _)`, `self.get_user(id, _)`: a call of a
 ///   `#[cashews::cache]` function, checked by the compiler like any call.
 ///   It does not run: its key is built, the same way that function builds

@@ -18,7 +18,12 @@
 //! two timeouts and `max_value_size`. An unknown option, or a bad value, is
 //! an error that names it. Durations are seconds (`0.5`) or TTL strings
 //! (`500ms`); sizes are bytes (`1048576`) or `KiB`, `MiB`, `GiB` (`16MiB`).
+//!
+//! Secrets stay in: errors quote no user info and no `hash_key` (even from
+//! a mistyped URL), and `Debug` shows neither the password, the user name
+//! nor the `hash_key` ([`Secret`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -132,8 +137,9 @@ pub enum RedisAddress {
     Unix(String),
 }
 
-/// Options of the Redis backend.
-#[derive(Clone, Debug)]
+/// Options of the Redis backend. Its `Debug` hides the user name and the
+/// password.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct RedisSettings {
     /// One node, or the seed nodes of a cluster.
@@ -154,6 +160,21 @@ pub struct RedisSettings {
     /// pattern command (`SCAN` to its end) asks for no page after 60 times
     /// this long.
     pub socket_timeout: Duration,
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("nodes", &self.nodes)
+            .field("tls", &self.tls)
+            .field("cluster", &self.cluster)
+            .field("db", &self.db)
+            .field("username", &self.username.as_ref().map(|_| "***"))
+            .field("password", &self.password)
+            .field("create_connection_timeout", &self.create_connection_timeout)
+            .field("socket_timeout", &self.socket_timeout)
+            .finish()
+    }
 }
 
 /// Options of the memcached backend.
@@ -207,7 +228,8 @@ impl Settings {
     pub fn from_url(url: &str) -> Result<Self> {
         let (scheme, rest) = url.split_once("://").ok_or_else(|| {
             Error::settings(format!(
-                "{url:?} is not a setup URL; expected one of {SCHEMES}"
+                "{:?} is not a setup URL; expected one of {SCHEMES}",
+                redacted(url)
             ))
         })?;
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -217,7 +239,8 @@ impl Settings {
                 options.allow(MEMORY_OPTIONS)?;
                 if !location.trim_end_matches('/').is_empty() {
                     return Err(Error::settings(format!(
-                        "mem:// takes no host or path, got {location:?}"
+                        "mem:// takes no host or path, got {:?}",
+                        redacted(location)
                     )));
                 }
                 BackendSettings::Memory(memory(&mut options)?)
@@ -234,7 +257,8 @@ impl Settings {
             }
             other => {
                 return Err(Error::settings(format!(
-                    "unknown scheme `{other}://`; expected one of {SCHEMES}"
+                    "unknown scheme `{}://`; expected one of {SCHEMES}",
+                    redacted(other)
                 )));
             }
         };
@@ -315,7 +339,14 @@ fn redis(scheme: &str, location: &str, options: &mut Options) -> Result<RedisSet
                 "{scheme}:// needs a socket path, as {scheme}:///run/redis.sock"
             )));
         }
-        vec![RedisAddress::Unix(decode(location))]
+        let path = decode(location);
+        if path.contains(['?', '#', '&', '=']) {
+            return Err(Error::settings(format!(
+                "socket path {:?} holds `?`, `#`, `&` or `=`: options go after `?`",
+                redacted(&path)
+            )));
+        }
+        vec![RedisAddress::Unix(path)]
     } else {
         let (hosts, path) = location.split_once('/').unwrap_or((location, ""));
         if !path.is_empty() {
@@ -374,7 +405,8 @@ fn memcached(location: &str, options: &mut Options) -> Result<MemcachedSettings>
     let hosts = location.trim_end_matches('/');
     if hosts.contains('/') || hosts.contains('@') {
         return Err(Error::settings(format!(
-            "memcached:// takes only host:port pairs, got {location:?}"
+            "memcached:// takes only host:port pairs, got {:?}",
+            redacted(location)
         )));
     }
     Ok(MemcachedSettings {
@@ -409,9 +441,9 @@ fn hosts_and_ports(hosts: &str, default_port: u16, scheme: &str) -> Result<Vec<(
         .map(|entry| {
             // `[::1]:6379` keeps its brackets out of the host name.
             let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
-                let (host, after) = rest
-                    .split_once(']')
-                    .ok_or_else(|| Error::settings(format!("unclosed `[` in host {entry:?}")))?;
+                let (host, after) = rest.split_once(']').ok_or_else(|| {
+                    Error::settings(format!("unclosed `[` in host {:?}", redacted(entry)))
+                })?;
                 (host, after.strip_prefix(':'))
             } else {
                 match entry.rsplit_once(':') {
@@ -420,13 +452,19 @@ fn hosts_and_ports(hosts: &str, default_port: u16, scheme: &str) -> Result<Vec<(
                 }
             };
             if host.is_empty() {
-                return Err(Error::settings(format!("empty host in {hosts:?}")));
+                return Err(Error::settings(format!(
+                    "empty host in {:?}",
+                    redacted(hosts)
+                )));
             }
+            check_host(host)?;
             let port = match port {
                 None => default_port,
                 Some(p) => p.parse::<u16>().map_err(|_| {
                     Error::settings(format!(
-                        "bad port {p:?} for host {host:?}; expected 1-65535"
+                        "bad port {:?} for host {:?}; expected 1-65535",
+                        redacted(p),
+                        redacted(host)
                     ))
                 })?,
             };
@@ -435,15 +473,78 @@ fn hosts_and_ports(hosts: &str, default_port: u16, scheme: &str) -> Result<Vec<(
         .collect()
 }
 
+/// The option that `value` holds as `name=` at its start or after `?`,
+/// `;`, `#`, `&` or a space: a mistyped separator that would hide that
+/// option (a `hash_key` left unused) inside another option's value.
+fn swallowed_option(value: &str) -> Option<&'static str> {
+    let value = value.to_ascii_lowercase();
+    [
+        COMMON_OPTIONS,
+        MEMORY_OPTIONS,
+        REDIS_OPTIONS,
+        MEMCACHED_OPTIONS,
+    ]
+    .into_iter()
+    .flatten()
+    .copied()
+    .find(|name| {
+        value.match_indices(name).any(|(at, _)| {
+            let before = value.get(..at).and_then(|b| b.chars().next_back());
+            let after = value.get(at + name.len()..).unwrap_or_default();
+            matches!(before, None | Some('?' | ';' | '#' | '&' | ' ')) && after.starts_with('=')
+        })
+    })
+}
+
+/// A host name or an IP address (`:` and a `%zone` for IPv6). Anything
+/// else is a mistyped URL (an option without its `?`), refused rather
+/// than looked up or shown.
+fn check_host(host: &str) -> Result<()> {
+    if host
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%'))
+    {
+        Ok(())
+    } else {
+        Err(Error::settings(format!(
+            "{:?} is not a host name or an IP address",
+            redacted(host)
+        )))
+    }
+}
+
 fn decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
 }
 
+/// A piece of a setup URL as an error may quote it: user info (everything
+/// up to the last `@`) and everything from a `hash_key` on (also when
+/// percent-encoded) replaced by `***`. Every piece an error quotes goes
+/// through it: a mistyped URL puts secrets in any piece.
+fn redacted(piece: &str) -> Cow<'_, str> {
+    let mut shown = Cow::Borrowed(piece);
+    if let Some((_, after)) = piece.rsplit_once('@') {
+        shown = Cow::Owned(format!("***@{after}"));
+    }
+    let cut = shown.char_indices().find_map(|(at, _)| {
+        let rest = decode(shown.get(at..).unwrap_or_default());
+        rest.get(..8)
+            .is_some_and(|name| name.eq_ignore_ascii_case("hash_key"))
+            .then_some(at)
+    });
+    if let Some(at) = cut {
+        let before = shown.get(..at).unwrap_or_default();
+        shown = Cow::Owned(format!("{before}hash_key=***"));
+    }
+    shown
+}
+
 fn bad_value(option: &str, value: &str, expected: &str) -> Error {
     Error::settings(format!(
-        "bad value {value:?} for option `{option}`; expected {expected}"
+        "bad value {:?} for option `{option}`; expected {expected}",
+        redacted(value)
     ))
 }
 
@@ -456,7 +557,15 @@ impl Options {
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             if pairs.iter().any(|(seen, _)| *seen == k) {
                 return Err(Error::settings(format!(
-                    "option `{k}` is given twice in the {scheme}:// URL"
+                    "option `{}` is given twice in the {}:// URL",
+                    redacted(&k),
+                    redacted(scheme)
+                )));
+            }
+            if let Some(name) = swallowed_option(&v) {
+                return Err(Error::settings(format!(
+                    "the value of option `{}` holds `{name}=`: separate options with `&`",
+                    redacted(&k)
                 )));
             }
             pairs.push((k.into_owned(), v.into_owned()));
@@ -470,7 +579,8 @@ impl Options {
             if !COMMON_OPTIONS.contains(&k.as_str()) && !specific.contains(&k.as_str()) {
                 let accepted: Vec<&str> = COMMON_OPTIONS.iter().chain(specific).copied().collect();
                 return Err(Error::settings(format!(
-                    "unknown option `{k}`; accepted: {}",
+                    "unknown option `{}`; accepted: {}",
+                    redacted(k),
                     accepted.join(", ")
                 )));
             }
@@ -602,6 +712,34 @@ mod tests {
         assert!(err("localhost:6379").contains("not a setup URL"));
         assert!(err("mem://?db=1").contains("unknown option `db`"));
         assert!(err("memcached://h?size=1").contains("unknown option `size`"));
+    }
+
+    #[test]
+    fn errors_quote_no_user_info_and_no_hash_key() {
+        assert_eq!(redacted("redis:/me:hunter2@h"), "***@h");
+        assert_eq!(
+            redacted("mem//?size=1&hash_key=hunter2"),
+            "mem//?size=1&hash_key=***"
+        );
+        assert_eq!(redacted("1?HASH%5FKEY=hunter2"), "1?hash_key=***");
+        assert_eq!(redacted("plain"), "plain");
+        for url in [
+            "redis:/me:hunter2@h",
+            "mem//?hash_key=hunter2",
+            "memcached://me:hunter2@h",
+            "mem://me:hunter2@",
+        ] {
+            assert!(!err(url).contains("hunter2"), "{url}: {}", err(url));
+        }
+    }
+
+    #[test]
+    fn an_option_hidden_by_a_mistyped_separator_is_refused() {
+        assert!(err("mem://?size=10?hash_key=hunter2").contains("holds `hash_key=`"));
+        assert!(err("mem://?prefix=p;hash_key=hunter2").contains("holds `hash_key=`"));
+        assert!(err("redis://h#hash_key=hunter2").contains("not a host name"));
+        assert!(err("redis+unix:///run/r.sock#hash_key=hunter2").contains("options go after `?`"));
+        assert!(Settings::from_url("mem://?prefix=a=b&hash_key=x=y").is_ok());
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub struct Invalidation {
 
 impl Invalidation {
     /// Deletes the keys of `cache` matching `pattern`. Escape the values you
-    /// place in it with [`pattern::escape`](crate::pattern::escape).
+    /// place in it with [`pattern::escape`](crate::pattern::escape) (first
+    /// with [`key::escape`](crate::key::escape) to meet the keys the
+    /// attributes write).
     pub fn new(cache: &Cache, pattern: impl Into<String>) -> Self {
         Self {
             cache: cache.clone(),
