@@ -340,9 +340,11 @@ fn redis(scheme: &str, location: &str, options: &mut Options) -> Result<RedisSet
             )));
         }
         let path = decode(location);
-        if path.contains(['?', '#', '&', '=']) {
+        // A mistyped option glued to the path (`….sockhash_key:…`) would
+        // put its secret in the path, which `Debug` shows.
+        if path.contains(['?', '#', '&', '=']) || holds_hash_key(&path) {
             return Err(Error::settings(format!(
-                "socket path {:?} holds `?`, `#`, `&` or `=`: options go after `?`",
+                "socket path {:?} holds `?`, `#`, `&`, `=` or an option name: options go after `?`",
                 redacted(&path)
             )));
         }
@@ -473,9 +475,10 @@ fn hosts_and_ports(hosts: &str, default_port: u16, scheme: &str) -> Result<Vec<(
         .collect()
 }
 
-/// The option that `value` holds as `name=` at its start or after `?`,
-/// `;`, `#`, `&` or a space: a mistyped separator that would hide that
-/// option (a `hash_key` left unused) inside another option's value.
+/// The option that `value` holds as `name=` (or `name:`) at its start or
+/// after `?`, `;`, `#`, `&` or a space: a mistyped separator that would
+/// hide that option (a `hash_key` left unused) inside another option's
+/// value. A `hash_key` anywhere in it counts: its secret would follow.
 fn swallowed_option(value: &str) -> Option<&'static str> {
     let value = value.to_ascii_lowercase();
     [
@@ -491,8 +494,9 @@ fn swallowed_option(value: &str) -> Option<&'static str> {
         value.match_indices(name).any(|(at, _)| {
             let before = value.get(..at).and_then(|b| b.chars().next_back());
             let after = value.get(at + name.len()..).unwrap_or_default();
-            matches!(before, None | Some('?' | ';' | '#' | '&' | ' ')) && after.starts_with('=')
-        })
+            matches!(before, None | Some('?' | ';' | '#' | '&' | ' '))
+                && after.starts_with(['=', ':'])
+        }) || (*name == "hash_key" && holds_hash_key(&value))
     })
 }
 
@@ -500,9 +504,10 @@ fn swallowed_option(value: &str) -> Option<&'static str> {
 /// else is a mistyped URL (an option without its `?`), refused rather
 /// than looked up or shown.
 fn check_host(host: &str) -> Result<()> {
-    if host
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%'))
+    if !holds_hash_key(host)
+        && host
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '%'))
     {
         Ok(())
     } else {
@@ -511,6 +516,12 @@ fn check_host(host: &str) -> Result<()> {
             redacted(host)
         )))
     }
+}
+
+/// Whether a piece that is not an option holds a `hash_key` option glued
+/// to it by a mistyped separator: its secret would follow.
+fn holds_hash_key(piece: &str) -> bool {
+    piece.to_ascii_lowercase().contains("hash_key")
 }
 
 fn decode(s: &str) -> String {
