@@ -87,6 +87,12 @@ mod buf;
             or use the `display` filter (`{{arg:display}}`) for a type with `Display`"
 )]
 pub trait KeyArg {
+    /// Whether the text [`write_key`](Self::write_key) writes never holds
+    /// `:`, `%` or a glob character (`* ? [ ] \\`), for every value: then
+    /// keys skip looking for them. `true` for integers, `bool` and
+    /// `Option`s of those; leave it `false` unless that holds.
+    const PLAIN: bool = false;
+
     /// Appends this value to `out`.
     fn write_key(&self, out: &mut KeyBuf);
 }
@@ -116,6 +122,8 @@ impl KeyArg for char {
 }
 
 impl KeyArg for bool {
+    const PLAIN: bool = true;
+
     fn write_key(&self, out: &mut KeyBuf) {
         out.push_str(if *self { "true" } else { "false" });
     }
@@ -145,6 +153,8 @@ float_key_arg!(f32, f64);
 macro_rules! integer_key_arg {
     ($($t:ty),*) => {$(
         impl KeyArg for $t {
+            const PLAIN: bool = true;
+
             #[inline]
             fn write_key(&self, out: &mut KeyBuf) {
                 out.push_str(itoa::Buffer::new().format(*self));
@@ -157,6 +167,8 @@ integer_key_arg!(
 );
 
 impl<T: KeyArg> KeyArg for Option<T> {
+    const PLAIN: bool = T::PLAIN;
+
     /// `None`, or `Some(value)`: distinct from every value written bare.
     fn write_key(&self, out: &mut KeyBuf) {
         match self {
@@ -171,30 +183,40 @@ impl<T: KeyArg> KeyArg for Option<T> {
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for &T {
+    const PLAIN: bool = T::PLAIN;
+
     fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for &mut T {
+    const PLAIN: bool = T::PLAIN;
+
     fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for Box<T> {
+    const PLAIN: bool = T::PLAIN;
+
     fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for Rc<T> {
+    const PLAIN: bool = T::PLAIN;
+
     fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
 }
 
 impl<T: KeyArg + ?Sized> KeyArg for Arc<T> {
+    const PLAIN: bool = T::PLAIN;
+
     fn write_key(&self, out: &mut KeyBuf) {
         (**self).write_key(out);
     }
@@ -290,6 +312,10 @@ impl<'a> KeyWriter<'a> {
     /// The value of parameter number `param` (or a field of it).
     #[inline]
     pub fn arg<A: KeyArg + ?Sized>(&mut self, param: u32, value: &A) {
+        if A::PLAIN && !self.is_wildcard(param) {
+            value.write_key(self.out);
+            return;
+        }
         self.value(param, |out| value.write_key(out));
     }
 
@@ -297,6 +323,10 @@ impl<'a> KeyWriter<'a> {
     #[inline]
     pub fn named<A: KeyArg + ?Sized>(&mut self, param: u32, name: &str, value: &A) {
         self.text(name);
+        if A::PLAIN && !self.is_wildcard(param) {
+            value.write_key(self.out);
+            return;
+        }
         self.value(param, |out| value.write_key(out));
     }
 
@@ -326,17 +356,21 @@ impl<'a> KeyWriter<'a> {
         });
     }
 
+    /// Whether parameter `param` is written as `*` (a probe's wildcard).
+    #[inline]
+    fn is_wildcard(&self, param: u32) -> bool {
+        matches!(self.mode, Mode::Probe(wildcards) if param < 64 && wildcards & (1 << param) != 0)
+    }
+
     /// Writes one value, escaped: `:` as `%3A` and `%` as `%25` in every
     /// mode, so that a value never holds the separator and one key has one
     /// reading; in patterns, glob characters too, after that. A key's value
-    /// with nothing to escape costs one byte scan.
+    /// with nothing to escape costs one byte scan; a [`KeyArg::PLAIN`]
+    /// value costs none (its callers write it directly).
     #[inline(always)]
     fn value(&mut self, param: u32, write: impl FnOnce(&mut KeyBuf)) {
         let start = self.out.len();
-        if let Mode::Probe(wildcards) = self.mode
-            && param < 64
-            && wildcards & (1 << param) != 0
-        {
+        if self.is_wildcard(param) {
             self.out.push('*');
             return;
         }
@@ -596,6 +630,36 @@ mod tests {
         )) {
             proptest::prop_assert_eq!(has_separator(&bytes), bytes.iter().any(|&b| is_separator(b)));
         }
+
+        #[test]
+        fn plain_values_write_nothing_to_escape(
+            i in proptest::num::i128::ANY,
+            u in proptest::num::u64::ANY,
+            b in proptest::bool::ANY,
+            o in proptest::option::of(proptest::option::of(proptest::num::i8::ANY)),
+        ) {
+            fn check<A: KeyArg>(value: A) -> Result<(), proptest::test_runner::TestCaseError> {
+                proptest::prop_assert!(A::PLAIN);
+                let text = written(&value);
+                proptest::prop_assert!(!text.contains([':', '%', '*', '?', '[', ']', '\\']), "{}", text);
+                Ok(())
+            }
+            check(i)?;
+            check(u)?;
+            check(&b)?;
+            check(std::sync::Arc::new(o))?;
+            check(Box::new(i as isize))?;
+            check(u as u8)?;
+        }
+    }
+
+    #[test]
+    fn plain_values_are_written_as_they_are_in_every_mode() {
+        let mut out = KeyBuf::new();
+        let mut w = KeyWriter::pattern(&mut out);
+        w.arg(0, &-12i64);
+        w.named(1, ":b:", &Some(true));
+        assert_eq!(out, "-12:b:Some(true)");
     }
 
     #[test]
