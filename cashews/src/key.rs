@@ -646,7 +646,7 @@ mod tests {
             }
             check(i)?;
             check(u)?;
-            check(&b)?;
+            check(b)?;
             check(std::sync::Arc::new(o))?;
             check(Box::new(i as isize))?;
             check(u as u8)?;
