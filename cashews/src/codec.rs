@@ -23,6 +23,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod depth;
 pub(crate) mod signer;
 
 use signer::{MAC_LEN, Signer};
@@ -41,6 +42,8 @@ pub(crate) enum Rejected {
     BadSignature,
     /// The bytes are not in any format this crate writes.
     Corrupt,
+    /// The value nests deeper than [`depth::MAX_DEPTH`] arrays and maps.
+    TooDeep,
 }
 
 impl Rejected {
@@ -50,6 +53,7 @@ impl Rejected {
             Self::Unsigned => "is not signed",
             Self::BadSignature => "has a bad signature",
             Self::Corrupt => "is not in a known format",
+            Self::TooDeep => "nests too deeply to decode",
         }
     }
 }
@@ -102,6 +106,15 @@ impl Codec {
         rmp_serde::encode::write_named(out, value).map_err(|e| {
             Error::new(ErrorKind::Encode, format!("value for {key:?}")).with_source(e)
         })?;
+        if !depth::within_limit(out.get(header..).unwrap_or_default()) {
+            return Err(Error::new(
+                ErrorKind::Encode,
+                format!(
+                    "value for {key:?} nests deeper than {} arrays and maps; it could not be read back",
+                    depth::MAX_DEPTH
+                ),
+            ));
+        }
         match &self.signer {
             Some(signer) => {
                 let mac = signer.sign(key, &out[header..]);
@@ -146,6 +159,9 @@ impl Codec {
             }
             _ => return Err(Rejected::Corrupt),
         };
+        if !depth::within_limit(payload) {
+            return Err(Rejected::TooDeep);
+        }
         rmp_serde::from_slice(payload).map_err(|_| Rejected::Type)
     }
 }
