@@ -729,16 +729,18 @@ impl Cache {
             return self.exists(key).await;
         };
         let step = (wait / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
-        let deadline = tokio::time::Instant::now() + wait;
+        // `None`: a wait too long for the clock to hold lasts until the release.
+        let deadline = tokio::time::Instant::now().checked_add(wait);
         loop {
             if !self.exists(key).await? {
                 return Ok(false);
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+            if left.is_zero() {
                 return Ok(true);
             }
-            tokio::time::sleep(step.min(deadline - now)).await;
+            tokio::time::sleep(step.min(left)).await;
         }
     }
 
