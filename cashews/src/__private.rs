@@ -163,3 +163,26 @@ impl<T, E> Returns<Result<T, E>> {
         predicate
     }
 }
+
+/// The codec's decoding of stored bytes, for the fuzz targets (`fuzz/`).
+pub mod codec {
+    use serde::de::DeserializeOwned;
+
+    use crate::codec::Codec;
+
+    /// `bytes` stored under `key`, decoded as `T` by a cache with
+    /// `hash_key` (or none); `None` where the cache would read a miss.
+    pub fn decode<T: DeserializeOwned>(
+        hash_key: Option<&str>,
+        key: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        Codec::new(hash_key).decode(key, bytes).ok()
+    }
+
+    /// `payload` (MessagePack) as a cache with `hash_key` stores it under
+    /// `key`: marked and signed, so that decoding reaches the payload.
+    pub fn sign(hash_key: &str, key: &str, payload: &[u8]) -> Vec<u8> {
+        Codec::new(Some(hash_key)).sign_payload(key, payload)
+    }
+}
