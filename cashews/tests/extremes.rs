@@ -545,8 +545,9 @@ fn nested_msgpack(depth: usize) -> Vec<u8> {
 
 /// A deeply nested stored value, written as raw bytes, reads as a miss
 /// (counted) for every target type, recursive ones included; encoding one
-/// is an error. On a 2 MiB stack, as tokio's workers have.
-async fn deep_values_are_misses(cache: &Cache, backend: &dyn Backend, key: &str) {
+/// is an error. On a 2 MiB stack, as tokio's workers have. And a sliding
+/// window of `u64::MAX` calls is an error, not an allocation.
+async fn stored_extremes(cache: &Cache, backend: &dyn Backend, key: &str) {
     for depth in [129, 1_000, 100_000] {
         let bytes = Bytes::from(nested_msgpack(depth));
         backend.set(key, bytes, None, None).await.unwrap();
@@ -566,6 +567,13 @@ async fn deep_values_are_misses(cache: &Cache, backend: &dyn Backend, key: &str)
         .await
         .unwrap();
     assert!(cache.get::<serde_json::Value>(key).await.unwrap().is_some());
+    // A sliding window needing more slot keys than a backend keeps is a
+    // clear error on every backend (Redis's script keeps them too).
+    let err = backend
+        .slide_window(key, u64::MAX, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
     let err = cache.set(key, &tree(200), 60).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Encode, "{err}");
     cache.set(key, &tree(100), 60).await.unwrap();
@@ -582,7 +590,7 @@ fn on_small_stack(test: impl FnOnce() + Send + 'static) {
 }
 
 #[test]
-fn deep_values_are_misses_on_memory() {
+fn stored_extremes_on_memory() {
     on_small_stack(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -591,14 +599,14 @@ fn deep_values_are_misses_on_memory() {
         runtime.block_on(async {
             let backend = MemoryBackend::new(Default::default());
             let cache = Cache::builder(backend.clone()).build();
-            deep_values_are_misses(&cache, &backend, "deep").await;
+            stored_extremes(&cache, &backend, "deep").await;
         });
     });
 }
 
 #[cfg(feature = "redis")]
 #[test]
-fn deep_values_are_misses_on_redis() {
+fn stored_extremes_on_redis() {
     on_small_stack(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -612,14 +620,35 @@ fn deep_values_are_misses_on_redis() {
                 unreachable!()
             };
             let backend = cashews::backend::RedisBackend::new(redis).unwrap();
-            deep_values_are_misses(&cache, &backend, "deep").await;
+            stored_extremes(&cache, &backend, "deep").await;
+        });
+    });
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn stored_extremes_on_redis_cluster() {
+    on_small_stack(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let server = support::servers::RedisCluster::start().await;
+            let cache = Cache::from_url(&server.url()).unwrap();
+            let settings = Settings::from_url(&server.url()).unwrap();
+            let cashews::BackendSettings::Redis(redis) = &settings.backend else {
+                unreachable!()
+            };
+            let backend = cashews::backend::RedisBackend::new(redis).unwrap();
+            stored_extremes(&cache, &backend, "deep").await;
         });
     });
 }
 
 #[cfg(feature = "memcached")]
 #[test]
-fn deep_values_are_misses_on_memcached() {
+fn stored_extremes_on_memcached() {
     on_small_stack(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -633,7 +662,7 @@ fn deep_values_are_misses_on_memcached() {
                 unreachable!()
             };
             let backend = cashews::backend::MemcachedBackend::new(memcached).unwrap();
-            deep_values_are_misses(&cache, &backend, "deep").await;
+            stored_extremes(&cache, &backend, "deep").await;
         });
     });
 }
