@@ -685,3 +685,37 @@ async fn a_huge_sliding_window_is_a_clear_error() {
             .unwrap()
     );
 }
+
+/// The process's peak resident memory, in KiB (Linux).
+#[cfg(feature = "memcached")]
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// A memcached reply announcing a 1 GB value and sending three bytes makes
+/// the client allocate about what it sent, not what it announced (found by
+/// the memcached_reply fuzz target as an out-of-memory).
+#[cfg(feature = "memcached")]
+#[tokio::test]
+async fn a_hostile_memcached_cannot_make_the_client_allocate() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(b"VA 1000000000\r\nabc").await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    let before = peak_rss_kib();
+    let cache = Cache::from_url(&format!("memcached://127.0.0.1:{port}?safe=0")).unwrap();
+    for _ in 0..3 {
+        assert!(cache.get::<String>("k").await.is_err());
+    }
+    let grown = peak_rss_kib().saturating_sub(before);
+    assert!(grown < 256 * 1024, "the peak grew by {grown} KiB");
+}

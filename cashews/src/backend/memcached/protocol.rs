@@ -13,6 +13,11 @@ use tokio::net::TcpStream;
 /// The largest value memcached stores (its `-I` option tops out at 1 GiB).
 const MAX_VALUE: usize = 1 << 30;
 
+/// Values up to this long are read into a buffer allocated at their
+/// announced length; longer ones grow with the bytes received, so that a
+/// reply cannot make the client allocate more than it sends.
+const EAGER_VALUE: usize = 1 << 20;
+
 /// The most request buffer a pooled connection keeps between exchanges.
 const KEPT_BUFFER: usize = 64 * 1024;
 
@@ -221,17 +226,36 @@ impl Conn {
                     .filter(|&len| len <= MAX_VALUE)
                     .ok_or_else(|| malformed(line))?;
                 let meta = meta(tokens)?;
-                // The value and its line break read apart, so that the
-                // vector is exactly full: `Bytes` takes such a one as it
-                // is, where it would allocate a header for a longer one.
-                // Zeroed by `resize`, not `vec![0; len]`: that one asks
-                // glibc's `calloc`, which skips the per-thread cache that
-                // `malloc` serves small blocks from (callgrind, 64 tasks:
-                // 130 instructions more a value).
-                #[expect(clippy::slow_vector_initialization, reason = "calloc, see above")]
-                let mut value = Vec::with_capacity(len);
-                value.resize(len, 0);
-                self.stream.read_exact(&mut value).await?;
+                let value = if len <= EAGER_VALUE {
+                    // The value and its line break read apart, so that the
+                    // vector is exactly full: `Bytes` takes such a one as it
+                    // is, where it would allocate a header for a longer one.
+                    // Zeroed by `resize`, not `vec![0; len]`: that one asks
+                    // glibc's `calloc`, which skips the per-thread cache that
+                    // `malloc` serves small blocks from (callgrind, 64 tasks:
+                    // 130 instructions more a value).
+                    #[expect(clippy::slow_vector_initialization, reason = "calloc, see above")]
+                    let mut value = Vec::with_capacity(len);
+                    value.resize(len, 0);
+                    self.stream.read_exact(&mut value).await?;
+                    value
+                } else {
+                    // A large length is not trusted with an allocation: the
+                    // buffer grows as the bytes arrive.
+                    let mut value = Vec::with_capacity(EAGER_VALUE);
+                    let want = u64::try_from(len).unwrap_or(u64::MAX);
+                    (&mut self.stream)
+                        .take(want)
+                        .read_to_end(&mut value)
+                        .await?;
+                    if value.len() != len {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "memcached closed the connection inside a value",
+                        ));
+                    }
+                    value
+                };
                 let mut end = [0; 2];
                 self.stream.read_exact(&mut end).await?;
                 if end != *b"\r\n" {
