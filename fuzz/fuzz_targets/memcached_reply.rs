@@ -4,7 +4,8 @@
 //! miss or an error, never a panic or an allocation the reply asked for.
 #![no_main]
 
-use std::sync::LazyLock;
+use std::net::SocketAddr;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
@@ -18,30 +19,56 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
         .expect("a runtime")
 });
 
-/// Serves `reply` to every connection: reads the request, answers, closes.
-async fn serve(listener: TcpListener, reply: Vec<u8>) {
+/// What the stand-in answers: the current input.
+static REPLY: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Stand-ins on 64 loopback addresses, taken in turn: each connection
+/// leaves a socket in TIME_WAIT for a minute, and one address would run
+/// out of ports within a minute of fuzzing.
+static SERVERS: LazyLock<Vec<SocketAddr>> = LazyLock::new(|| {
+    RUNTIME.block_on(async {
+        let mut addresses = Vec::new();
+        for host in 1..=64 {
+            let listener = TcpListener::bind(("127.0.0.".to_owned() + &host.to_string(), 0))
+                .await
+                .expect("a loopback port");
+            addresses.push(listener.local_addr().expect("an address"));
+            tokio::spawn(serve(listener));
+        }
+        addresses
+    })
+});
+
+/// Answers every connection with [`REPLY`]: reads the request, answers, closes.
+async fn serve(listener: TcpListener) {
     loop {
         let Ok((mut socket, _)) = listener.accept().await else {
-            return;
+            continue;
         };
-        let mut request = [0; 4096];
-        let _ = socket.read(&mut request).await;
-        let _ = socket.write_all(&reply).await;
-        let _ = socket.shutdown().await;
+        tokio::spawn(async move {
+            let mut request = [0; 4096];
+            let _ = socket.read(&mut request).await;
+            let reply = REPLY.lock().map(|r| r.clone()).unwrap_or_default();
+            let _ = socket.write_all(&reply).await;
+            let _ = socket.shutdown().await;
+        });
     }
 }
+
+static TURN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fuzz_target!(|input: &[u8]| {
     let Some((&command, reply)) = input.split_first() else {
         return;
     };
+    let turn = TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let server = SERVERS[turn % SERVERS.len()];
+    if let Ok(mut current) = REPLY.lock() {
+        *current = reply.to_vec();
+    }
     RUNTIME.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let port = listener.local_addr().expect("an address").port();
-        let server = tokio::spawn(serve(listener, reply.to_vec()));
-        let url = format!(
-            "memcached://127.0.0.1:{port}?safe=0&socket_timeout=0.2&create_connection_timeout=0.2"
-        );
+        let url =
+            format!("memcached://{server}?safe=0&socket_timeout=0.2&create_connection_timeout=0.2");
         let cache = cashews::Cache::from_url(&url).expect("a valid URL");
         let run = async {
             match command % 10 {
@@ -59,6 +86,5 @@ fuzz_target!(|input: &[u8]| {
         };
         let finished = tokio::time::timeout(Duration::from_secs(5), run).await;
         assert!(finished.is_ok(), "a command outlived its socket timeout");
-        server.abort();
     });
 });
