@@ -11,6 +11,10 @@ use crate::ttl::IntoTtl;
 
 /// A TTL literal, checked when the program is compiled: a malformed one
 /// makes the constant that holds it fail to evaluate, with this message.
+#[allow(
+    clippy::panic,
+    reason = "evaluated in a constant: the panic is the build error"
+)]
 pub const fn ttl(literal: &str) -> Duration {
     match crate::ttl::parse_const(literal) {
         Ok(ttl) => ttl,

@@ -90,6 +90,10 @@ impl Codec {
 
     /// [`encode`](Self::encode) into `out` (cleared first), so that a
     /// caller can reuse one buffer for many values.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`out` holds the header (`header` bytes) before the payload is appended"
+    )]
     pub(crate) fn encode_into<T: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -147,6 +151,10 @@ impl Codec {
     }
 
     /// The value stored as `bytes` under `key`, or why it was rejected.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "each slice follows a check that `bytes` is that long"
+    )]
     pub(crate) fn decode<T: DeserializeOwned>(
         &self,
         key: &str,

@@ -52,6 +52,10 @@ impl TtlSyntaxError {
 ///
 /// Used by the attribute macros (through `__private`) so that a malformed
 /// literal fails the build.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "every index is checked against `b.len()` just before; a const fn cannot call `get`"
+)]
 pub(crate) const fn parse_const(s: &str) -> std::result::Result<Duration, TtlSyntaxError> {
     const UNITS_MS: [u64; 5] = [86_400_000, 3_600_000, 60_000, 1_000, 1];
     let b = s.as_bytes();
