@@ -32,13 +32,19 @@ impl Filter {
     }
 }
 
+/// A field access after a parameter: `.0` or `.name` (raw `.r#type` too).
+enum Field {
+    Index(u32),
+    Name(Ident),
+}
+
 enum Segment {
     Text(String),
     Value {
         /// Index into the parameters.
         param: usize,
         /// `.field` / `.0` accesses after the parameter.
-        fields: Vec<String>,
+        fields: Vec<Field>,
         filter: Filter,
         /// The text between the braces, for messages.
         raw: String,
@@ -156,14 +162,21 @@ impl Template {
                     let p = &params[*param];
                     let index = p.index;
                     let root = p.name.as_ref().expect("templates name named parameters");
-                    let root = Ident::new(&root.to_string(), span);
-                    let fields = fields.iter().map(|f| match f.parse::<u32>() {
-                        Ok(i) => {
-                            let i = syn::Index { index: i, span };
+                    // Respanned rather than rebuilt from text: `Ident::new`
+                    // panics on a raw identifier (`r#type`).
+                    let mut root = root.clone();
+                    root.set_span(span);
+                    let fields = fields.iter().map(|f| match f {
+                        Field::Index(index) => {
+                            let i = syn::Index {
+                                index: *index,
+                                span,
+                            };
                             quote_spanned!(span=> .#i)
                         }
-                        Err(_) => {
-                            let f = Ident::new(f, span);
+                        Field::Name(name) => {
+                            let mut f = name.clone();
+                            f.set_span(span);
                             quote_spanned!(span=> .#f)
                         }
                     });
@@ -215,15 +228,17 @@ fn parse_value(inner: &str, params: &[Param]) -> Result<Segment, String> {
         })?;
     let mut fields = Vec::new();
     for field in parts {
-        let valid = !field.is_empty()
-            && (field.bytes().all(|b| b.is_ascii_digit())
-                || syn::parse_str::<Ident>(field).is_ok());
-        if !valid {
+        let parsed = if !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()) {
+            field.parse::<u32>().ok().map(Field::Index)
+        } else {
+            syn::parse_str::<Ident>(field).ok().map(Field::Name)
+        };
+        let Some(parsed) = parsed else {
             return Err(format!(
                 "`{field}` in `{{{inner}}}` is not a field name; write `{{param.field}}` or `{{param.0}}`"
             ));
-        }
-        fields.push(field.to_owned());
+        };
+        fields.push(parsed);
     }
     Ok(Segment::Value {
         param,
@@ -364,6 +379,22 @@ mod tests {
         assert!(written("{id:len}").contains("w . arg (1u32 , & id . len ())"));
     }
 
+    /// Found by the key_template fuzz target: these panicked the macro.
+    #[test]
+    fn raw_identifiers_are_fields_and_parameters() {
+        let out = written("{user.r#type}");
+        assert!(out.contains("w . arg (2u32 , & user . r#type)"), "{out}");
+        let func: syn::ItemFn = syn::parse_quote!(
+            fn f(r#type: u8) {}
+        );
+        let params = crate::function::params(&func);
+        let t = Template::parse(LitStr::new("{r#type}", Span::call_site()), &params).unwrap();
+        let out = t
+            .write(&Ident::new("w", Span::call_site()), "text", &params)
+            .0;
+        assert!(out.to_string().contains("& r#type"), "{out}");
+    }
+
     #[test]
     fn key_templates_separate_values_with_a_colon() {
         let key = |template: &str| {
@@ -410,6 +441,7 @@ mod tests {
             ("id}", "unmatched `}`"),
             ("{user.}", "is not a field name"),
             ("{user.na-me}", "is not a field name"),
+            ("{user.99999999999}", "is not a field name"),
         ] {
             let err = parse(template).err().unwrap_or_default();
             assert!(err.contains(message), "{template}: {err}");

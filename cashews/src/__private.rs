@@ -11,6 +11,10 @@ use crate::ttl::IntoTtl;
 
 /// A TTL literal, checked when the program is compiled: a malformed one
 /// makes the constant that holds it fail to evaluate, with this message.
+#[allow(
+    clippy::panic,
+    reason = "evaluated in a constant: the panic is the build error"
+)]
 pub const fn ttl(literal: &str) -> Duration {
     match crate::ttl::parse_const(literal) {
         Ok(ttl) => ttl,
@@ -168,4 +172,27 @@ impl<T, E> Returns<Result<T, E>> {
 /// lets the test suites check that a cancelled call leaves none behind.
 pub fn flights_in(cache: &crate::Cache) -> usize {
     crate::single_flight::in_flight(cache.id())
+}
+
+/// The codec's decoding of stored bytes, for the fuzz targets (`fuzz/`).
+pub mod codec {
+    use serde::de::DeserializeOwned;
+
+    use crate::codec::Codec;
+
+    /// `bytes` stored under `key`, decoded as `T` by a cache with
+    /// `hash_key` (or none); `None` where the cache would read a miss.
+    pub fn decode<T: DeserializeOwned>(
+        hash_key: Option<&str>,
+        key: &str,
+        bytes: &[u8],
+    ) -> Option<T> {
+        Codec::new(hash_key).decode(key, bytes).ok()
+    }
+
+    /// `payload` (MessagePack) as a cache with `hash_key` stores it under
+    /// `key`: marked and signed, so that decoding reaches the payload.
+    pub fn sign(hash_key: &str, key: &str, payload: &[u8]) -> Vec<u8> {
+        Codec::new(Some(hash_key)).sign_payload(key, payload)
+    }
 }

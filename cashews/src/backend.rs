@@ -53,6 +53,25 @@ pub use memory::MemoryBackend;
 pub use redis::RedisBackend;
 pub use routed::RoutedBackend;
 
+/// The largest `limit` of [`Backend::slide_window`] on the built-in
+/// backends: each keeps a slot key per admission and reads them all on
+/// every call.
+pub const SLIDE_WINDOW_SLOTS: u64 = 10_000;
+
+/// Refuses a sliding window of more than [`SLIDE_WINDOW_SLOTS`] calls.
+pub(crate) fn check_slots(limit: u64) -> Result<()> {
+    if limit <= SLIDE_WINDOW_SLOTS {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Unsupported,
+        format!(
+            "a sliding window of {limit} calls: it keeps a key per admitted call, \
+             at most {SLIDE_WINDOW_SLOTS}; use a fixed window (RateLimit) for more"
+        ),
+    ))
+}
+
 /// A condition on whether the key already exists, for [`Backend::set`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Exist {
@@ -198,7 +217,11 @@ pub trait Backend: Send + Sync + 'static {
     /// `period`: exact and lock-free on every backend with `get_many` and
     /// NX sets, in two round trips (more under contention). A backend with
     /// server-side scripts should override it with one atomic round trip.
+    /// The built-in backends take a `limit` of at most
+    /// [`SLIDE_WINDOW_SLOTS`] and fail with
+    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) above it.
     async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+        check_slots(limit)?;
         let slots: Vec<String> = (0..limit).map(|i| format!("{key}:{i}")).collect();
         let slots: Vec<&str> = slots.iter().map(String::as_str).collect();
         // Callers start at different slots so they rarely race for one.
@@ -212,14 +235,15 @@ pub trait Backend: Send + Sync + 'static {
             let mut free = (0..slots.len())
                 .map(|i| (start + i) % slots.len())
                 .filter(|&i| taken.get(i).is_none_or(Option::is_none))
+                .filter_map(|i| slots.get(i).copied())
                 .peekable();
             if free.peek().is_none() {
                 return Ok(false);
             }
-            for i in free {
+            for slot in free {
                 let mark = Bytes::from_static(b"1");
                 if self
-                    .set_protective(slots[i], mark, period, Some(Exist::Absent))
+                    .set_protective(slot, mark, period, Some(Exist::Absent))
                     .await?
                 {
                     return Ok(true);

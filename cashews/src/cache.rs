@@ -791,16 +791,18 @@ impl Cache {
             return self.exists(key).await;
         };
         let step = (wait / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
-        let deadline = tokio::time::Instant::now() + wait;
+        // `None`: a wait too long for the clock to hold lasts until the release.
+        let deadline = tokio::time::Instant::now().checked_add(wait);
         loop {
             if !self.exists(key).await? {
                 return Ok(false);
             }
             let now = tokio::time::Instant::now();
-            if now >= deadline {
+            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+            if left.is_zero() {
                 return Ok(true);
             }
-            tokio::time::sleep(step.min(deadline - now)).await;
+            tokio::time::sleep(step.min(left)).await;
         }
     }
 
@@ -856,20 +858,20 @@ pub fn setup(url: &str) -> Result<&'static Cache> {
 
 /// Makes `cache` the global cache; fails if one is already configured or used.
 pub fn set_global(cache: Cache) -> Result<&'static Cache> {
-    let mut fresh = Some(cache);
-    let global = GLOBAL.get_or_init(|| fresh.take().expect("initialised once"));
-    if fresh.is_some() {
-        return Err(Error::new(
+    let taken = GLOBAL.set(cache).is_err();
+    match GLOBAL.get() {
+        Some(global) if !taken => Ok(global),
+        _ => Err(Error::new(
             ErrorKind::AlreadyConfigured,
             "call cashews::setup once, before the global cache is first used",
-        ));
+        )),
     }
-    Ok(global)
 }
 
 /// The global cache: the one [`setup`] configured, else an in-memory
 /// `mem://` cache made on first use.
 pub fn global() -> &'static Cache {
-    GLOBAL
-        .get_or_init(|| Cache::from_url("mem://").expect("the default memory cache always builds"))
+    GLOBAL.get_or_init(|| {
+        Cache::builder(crate::backend::MemoryBackend::new(Default::default())).build()
+    })
 }

@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod depth;
 mod integer;
 pub(crate) mod signer;
 
@@ -49,6 +50,8 @@ pub(crate) enum Rejected {
     BadSignature,
     /// The bytes are not in any format this crate writes.
     Corrupt,
+    /// The value nests deeper than [`depth::MAX_DEPTH`] arrays and maps.
+    TooDeep,
 }
 
 impl Rejected {
@@ -58,6 +61,7 @@ impl Rejected {
             Self::Unsigned => "is not signed",
             Self::BadSignature => "has a bad signature",
             Self::Corrupt => "is not in a known format",
+            Self::TooDeep => "nests too deeply to decode",
         }
     }
 }
@@ -99,6 +103,10 @@ impl Codec {
 
     /// [`encode`](Self::encode) into `out` (cleared first), so that a
     /// caller can reuse one buffer for many values.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`out` holds the header (`header` bytes) before the payload is appended"
+    )]
     pub(crate) fn encode_into<T: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -118,6 +126,15 @@ impl Codec {
         rmp_serde::encode::write_named(out, value).map_err(|e| {
             Error::new(ErrorKind::Encode, format!("value for {key:?}")).with_source(e)
         })?;
+        if !depth::within_limit(out.get(header..).unwrap_or_default()) {
+            return Err(Error::new(
+                ErrorKind::Encode,
+                format!(
+                    "value for {key:?} nests deeper than {} arrays and maps; it could not be read back",
+                    depth::MAX_DEPTH
+                ),
+            ));
+        }
         if let Some(signer) = &self.signer {
             let mac = signer.sign(key, &out[header..]);
             out[1..header].copy_from_slice(&mac);
@@ -125,7 +142,27 @@ impl Codec {
         Ok(())
     }
 
+    /// A MessagePack `payload` as a signed value under `key` (for the
+    /// fuzz targets: their payloads are not written by `encode`). An
+    /// unsigned codec marks it plain.
+    pub(crate) fn sign_payload(&self, key: &str, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + MAC_LEN + payload.len());
+        match &self.signer {
+            Some(signer) => {
+                out.push(SIGNED);
+                out.extend_from_slice(&signer.sign(key, payload));
+            }
+            None => out.push(PLAIN),
+        }
+        out.extend_from_slice(payload);
+        out
+    }
+
     /// The value stored as `bytes` under `key`, or why it was rejected.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "each slice follows a check that `bytes` is that long"
+    )]
     pub(crate) fn decode<T: DeserializeOwned>(
         &self,
         key: &str,
@@ -154,6 +191,9 @@ impl Codec {
             }
             _ => return Err(Rejected::Corrupt),
         };
+        if !depth::within_limit(payload) {
+            return Err(Rejected::TooDeep);
+        }
         rmp_serde::from_slice(payload).map_err(|_| Rejected::Type)
     }
 }

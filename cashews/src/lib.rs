@@ -25,6 +25,18 @@
 //! miss, `false`, `0`), logged with `tracing` and counted in
 //! [`Cache::stats`]; with `safe=0` they come back as [`Error`]s.
 
+// Nothing a caller passes or a server replies may panic the library: no
+// unwrap, expect, indexing or panic!, but where an `allow` gives the reason.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
 pub mod backend;
 mod cache;
 mod codec;

@@ -109,6 +109,10 @@ fn signed(b: u8) -> i8 {
     b as i8
 }
 
+#[allow(
+    clippy::indexing_slicing,
+    reason = "the loop runs while `p` and `s` are non-empty; each arm checks the lengths it steps over"
+)]
 fn matches(mut p: &[u8], mut s: &[u8], skip_longer: &mut bool, nesting: u32) -> bool {
     // Redis's guard against patterns built to recurse without end.
     if nesting > 1000 {

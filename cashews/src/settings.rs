@@ -17,7 +17,8 @@
 //! `create_connection_timeout` and `socket_timeout`; `memcached://` adds the
 //! two timeouts and `max_value_size`. An unknown option, or a bad value, is
 //! an error that names it. Durations are seconds (`0.5`) or TTL strings
-//! (`500ms`); sizes are bytes (`1048576`) or `KiB`, `MiB`, `GiB` (`16MiB`).
+//! (`500ms`), at least 1 ms;
+//! ports are 1-65535; sizes are bytes (`1048576`) or `KiB`, `MiB`, `GiB` (`16MiB`).
 //!
 //! Secrets stay in: errors quote no user info and no `hash_key` (even from
 //! a mistyped URL), and `Debug` shows neither the password, the user name
@@ -104,7 +105,8 @@ pub struct MemorySettings {
     /// At most this many entries; beyond it the least recently used go.
     /// Default 1,000 (as cashews).
     pub size: usize,
-    /// How often expired entries are swept. Default 1 s.
+    /// How often expired entries are swept. Default 1 s; anything shorter
+    /// than 1 ms sweeps every millisecond.
     pub check_interval: Duration,
     /// At most this many protective entries (rate-limit windows, locks,
     /// circuit-breaker state), kept apart from `size` and never evicted;
@@ -462,7 +464,7 @@ fn hosts_and_ports(hosts: &str, default_port: u16, scheme: &str) -> Result<Vec<(
             check_host(host)?;
             let port = match port {
                 None => default_port,
-                Some(p) => p.parse::<u16>().map_err(|_| {
+                Some(p) => p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| {
                     Error::settings(format!(
                         "bad port {:?} for host {:?}; expected 1-65535",
                         redacted(p),
@@ -659,12 +661,22 @@ impl Options {
             .parse::<f64>()
             .ok()
             .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9);
-        match seconds {
-            Some(s) => Ok(Some(Duration::from_secs_f64(s))),
-            None => parse_ttl(&v).map(Some).map_err(|_| {
-                bad_value(name, &v, "positive seconds (0.5) or a duration (500ms, 2s)")
-            }),
-        }
+        let duration = match seconds {
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => parse_ttl(&v).ok(),
+        };
+        // At least a millisecond: less rounds to zero on every backend, and
+        // a timer of zero panics.
+        duration
+            .filter(|d| *d >= Duration::from_millis(1))
+            .map(Some)
+            .ok_or_else(|| {
+                bad_value(
+                    name,
+                    &v,
+                    "positive seconds (0.5) or a duration (500ms, 2s), at least 1ms",
+                )
+            })
     }
 }
 

@@ -6,6 +6,15 @@
 //! `"1.5s"`, `"abc"`, `""`) is an error, never a silent truncation. The parser
 //! is a `const fn`, so the attribute macros reject a malformed literal at
 //! compile time.
+//!
+//! Every [`Duration`] longer than zero is a valid TTL, up to
+//! [`Duration::MAX`]. A TTL longer than a backend can represent is clamped
+//! to the longest one it can: the memory backend's entry then never
+//! expires (its deadline would lie past what [`std::time::Instant`]
+//! holds), Redis keeps it for 2^52 ms (about 142,000 years; `PX` overflows
+//! past `i64` milliseconds), and memcached until its largest expiry time,
+//! 2038-01-19 (a 32-bit Unix time). Marks the strategies compute from a TTL
+//! (early, soft, circuit breaker) saturate the same way, so no TTL panics.
 
 use std::time::Duration;
 
@@ -43,6 +52,10 @@ impl TtlSyntaxError {
 ///
 /// Used by the attribute macros (through `__private`) so that a malformed
 /// literal fails the build.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "every index is checked against `b.len()` just before; a const fn cannot call `get`"
+)]
 pub(crate) const fn parse_const(s: &str) -> std::result::Result<Duration, TtlSyntaxError> {
     const UNITS_MS: [u64; 5] = [86_400_000, 3_600_000, 60_000, 1_000, 1];
     let b = s.as_bytes();
@@ -107,6 +120,12 @@ pub(crate) const fn parse_const(s: &str) -> std::result::Result<Duration, TtlSyn
         return Err(TtlSyntaxError::Zero);
     }
     Ok(Duration::from_millis(total))
+}
+
+/// `d` in whole milliseconds, saturating at `u64::MAX` (585 million years):
+/// what the strategies add to wall-clock milliseconds.
+pub(crate) fn saturating_millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Parses a TTL string such as `"1d2h3m50s"`, `"90s"` or `"250ms"`.

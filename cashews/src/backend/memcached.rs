@@ -162,6 +162,7 @@ impl MemcachedBackend {
 
     /// The server that holds `key` (a stored key): the one scoring highest
     /// for it (rendezvous hashing).
+    #[allow(clippy::expect_used, reason = "`new` refuses an empty server list")]
     fn server(&self, key: &str) -> &Server {
         // One server (the usual setup) needs no hashing, and a hash per
         // request was the costliest step of a `get` in the client.
@@ -174,9 +175,9 @@ impl MemcachedBackend {
                 .update(&[0])
                 .update(key.as_bytes())
                 .finalize();
-            let mut first = [0; 8];
-            first.copy_from_slice(&hash.as_bytes()[..8]);
-            u64::from_le_bytes(first)
+            hash.as_bytes()
+                .first_chunk::<8>()
+                .map_or(0, |first| u64::from_le_bytes(*first))
         };
         self.servers
             .iter()
@@ -209,6 +210,11 @@ impl MemcachedBackend {
 
     /// Runs one batch of requests per server, for keys spread over them;
     /// the replies come back in the order of `keys`.
+    #[allow(
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        reason = "`server` returns one of `servers`; indexes enumerate `keys` and `servers`"
+    )]
     async fn batch(
         &self,
         command: &str,
@@ -485,6 +491,7 @@ impl Backend for MemcachedBackend {
         self.get_unboxed(key).await
     }
 
+    #[allow(clippy::indexing_slicing, reason = "`batch` passes indexes of `keys`")]
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| storage_key(k)).collect();
         self.batch("get_many", &keys, |r, i| r.get(&keys[i], "v"))
@@ -523,6 +530,7 @@ impl Backend for MemcachedBackend {
         }
     }
 
+    #[allow(clippy::indexing_slicing, reason = "`batch` passes indexes of `keys`")]
     async fn set_many(&self, pairs: &[(&str, Bytes)], expire: Option<Duration>) -> Result<()> {
         // All or nothing: no pair is written if one is too long.
         for (_, value) in pairs {
@@ -553,6 +561,7 @@ impl Backend for MemcachedBackend {
         }
     }
 
+    #[allow(clippy::indexing_slicing, reason = "`batch` passes indexes of `keys`")]
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| storage_key(k)).collect();
         let mut deleted = 0;

@@ -309,7 +309,8 @@ impl MemoryBackend {
             return;
         };
         let running = SweeperRunning(Arc::downgrade(&self.store));
-        let period = s.check_interval;
+        // A timer of zero panics: `MemorySettings` is built by hand too.
+        let period = s.check_interval.max(Duration::from_millis(1));
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -624,6 +624,7 @@ impl Backend for RedisBackend {
         if limit == 0 {
             return Ok(false);
         }
+        super::check_slots(limit)?;
         // A key starting with `}` would make the tag empty, and the slots
         // scatter: `_` keeps one in front.
         let tag = if key.starts_with('}') { "_" } else { "" };

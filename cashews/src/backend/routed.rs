@@ -97,6 +97,7 @@ impl RoutedBackend {
             .map_or(0, |i| i + 1)
     }
 
+    #[allow(clippy::indexing_slicing, reason = "`index` counts the routes from 1")]
     fn backend(&self, index: usize) -> &dyn Backend {
         match index {
             0 => self.default.as_ref(),
@@ -146,6 +147,10 @@ impl Backend for RoutedBackend {
         self.of(key).get(key).await
     }
 
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`split` returns positions in its input"
+    )]
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let groups = self.split(keys.iter());
         let answers = try_join_all(groups.iter().map(|(index, positions)| {
@@ -172,6 +177,10 @@ impl Backend for RoutedBackend {
         self.of(key).set(key, value, expire, exist).await
     }
 
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`split` returns positions in its input"
+    )]
     async fn set_many(&self, pairs: &[(&str, Bytes)], expire: Option<Duration>) -> Result<()> {
         let groups = self.split(pairs.iter().map(|(key, _)| key));
         try_join_all(groups.iter().map(|(index, positions)| {
@@ -186,6 +195,10 @@ impl Backend for RoutedBackend {
         self.of(key).delete(key).await
     }
 
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "`split` returns positions in its input"
+    )]
     async fn delete_many(&self, keys: &[&str]) -> Result<u64> {
         let groups = self.split(keys.iter());
         let counts = try_join_all(groups.iter().map(|(index, positions)| {

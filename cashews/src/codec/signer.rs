@@ -28,7 +28,10 @@ impl Signer {
     /// A non-secret fingerprint of the MAC key (never 0).
     pub(crate) fn fingerprint(&self) -> u64 {
         let h = blake3::hash(&self.mac_key);
-        u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")) | 1
+        h.as_bytes()
+            .first_chunk::<8>()
+            .map_or(0, |first| u64::from_le_bytes(*first))
+            | 1
     }
 
     /// The MAC of `payload` stored under `key`. The key's length goes first so

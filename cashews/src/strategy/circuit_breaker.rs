@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{absorb, clock};
+use crate::ttl::saturating_millis;
 use crate::{Cache, Error, ErrorKind};
 
 /// Options of [`circuit_breaker`].
@@ -172,14 +173,14 @@ where
     let result = f().await;
     // The call counts, and may open the breaker, when it ends.
     let now = clock::now_ms();
-    let period_ms = (options.period.as_millis() as u64).max(1);
+    let period_ms = saturating_millis(options.period).max(1);
     let window = now / period_ms;
     let failed = matches!(&result, Err(e) if (options.failure)(e));
     let counted = cache
         .incr_protective(
             &window_key(key, window),
             if failed { 1 + FAILURE } else { 1 },
-            options.period * 2,
+            options.period.saturating_mul(2),
         )
         .await;
     let counted = absorb(key, "incr", counted);
@@ -223,20 +224,20 @@ where
         .incr_protective(
             &format!("{state_key}:probe:{}", opened.at_ms),
             1,
-            options.ttl + options.half_open_ttl,
+            options.ttl.saturating_add(options.half_open_ttl),
         )
         .await;
     // A turn that cannot be counted (0) probes: the breaker fails open.
     let turn = absorb(key, "incr", turn);
     // `percent` turns in every hundred, evenly spread, starting with the first.
-    if percent == 0 || ((turn - 1) * percent) % 100 >= percent {
+    if percent == 0 || (turn.saturating_sub(1) % 100 * percent) % 100 >= percent {
         return Err(open_error(key, opened).into());
     }
     let result = f().await;
     if matches!(&result, Err(e) if (options.failure)(e)) {
         tracing::warn!(key, "circuit breaker probe failed; opening again");
         let now = clock::now_ms();
-        let window = now / (options.period.as_millis() as u64).max(1);
+        let window = now / saturating_millis(options.period).max(1);
         open(cache, key, state_key, window, now, options).await;
     } else {
         tracing::info!(key, "circuit breaker probe succeeded; closing");
@@ -253,14 +254,14 @@ async fn open<E>(
     now: u64,
     options: &CircuitBreaker<E>,
 ) {
-    let until_ms = now + options.ttl.as_millis() as u64;
+    let until_ms = now.saturating_add(saturating_millis(options.ttl));
     let opened = Opened {
         at_ms: now,
         until_ms,
-        half_open_until_ms: until_ms + options.half_open_ttl.as_millis() as u64,
+        half_open_until_ms: until_ms.saturating_add(saturating_millis(options.half_open_ttl)),
     };
     tracing::warn!(key, "circuit breaker opened");
-    let ttl = options.ttl + options.half_open_ttl;
+    let ttl = options.ttl.saturating_add(options.half_open_ttl);
     absorb(
         key,
         "set_protective",

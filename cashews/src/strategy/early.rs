@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{absorb, clock};
+use crate::ttl::saturating_millis;
 use crate::{Cache, switch};
 
 /// Options of [`early`].
@@ -40,7 +41,10 @@ impl Early {
     pub const fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            early_ttl: Duration::from_nanos((ttl.as_nanos() / 3) as u64),
+            early_ttl: match ttl.checked_div(3) {
+                Some(third) => third,
+                None => Duration::ZERO,
+            },
             lock_ttl: None,
             xfetch: None,
         }
@@ -261,9 +265,9 @@ async fn store<T: Serialize>(
     let record = Store {
         value,
         id: fastrand::u64(..),
-        early_ms: now + early_ttl.as_millis() as u64,
-        expires_ms: now + ttl.as_millis() as u64,
-        took_ms: took.as_millis() as u64,
+        early_ms: now.saturating_add(saturating_millis(early_ttl)),
+        expires_ms: now.saturating_add(saturating_millis(ttl)),
+        took_ms: saturating_millis(took),
     };
     absorb(key, "set", cache.set(key, &record, ttl).await)
 }

@@ -101,7 +101,7 @@ where
         if hits <= i64::try_from(options.cache_hits).unwrap_or(i64::MAX) {
             if options
                 .update_after
-                .is_some_and(|after| hits == after as i64)
+                .is_some_and(|after| i64::try_from(after) == Ok(hits))
             {
                 let (cache, key, ttl) = (cache.clone(), key.to_owned(), options.ttl);
                 switch::spawn(async move {

@@ -256,18 +256,20 @@ where
     T: DeserializeOwned + Clone + Send + Sync + 'static,
 {
     let wait = options.wait.unwrap_or(options.lock_ttl);
-    let mut deadline = Instant::now() + wait;
+    // `None`: a wait too long for the clock to hold never ends.
+    let mut deadline = Instant::now().checked_add(wait);
     let mut pause = options.step.min(Duration::from_millis(1));
     loop {
         let now = Instant::now();
-        if now >= deadline {
+        let left_to_wait = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+        if left_to_wait.is_zero() {
             return Err(Error::new(
                 ErrorKind::Locked,
                 format!("{key:?}: waited {wait:?} for another caller's result"),
             ));
         }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(options.step);
+        tokio::time::sleep(pause.min(left_to_wait)).await;
+        pause = pause.saturating_mul(2).min(options.step);
         if let Some(value) = cache.get_cloned::<T>(key).await? {
             return Ok(Some(value));
         }
@@ -275,7 +277,7 @@ where
             return Ok(None);
         };
         if now_left > left {
-            deadline = Instant::now() + wait;
+            deadline = Instant::now().checked_add(wait);
         }
         left = now_left;
     }

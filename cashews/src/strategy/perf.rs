@@ -23,8 +23,12 @@ pub fn twice_the_mean(current: Duration, trace: &[Duration], trace_size: usize) 
     if trace.is_empty() || trace.len() < trace_size {
         return false;
     }
-    let mean = trace.iter().sum::<Duration>() / trace.len() as u32;
-    current > mean * 2
+    // In nanoseconds as `u128`, saturating: durations near `Duration::MAX` never overflow.
+    let sum = trace
+        .iter()
+        .fold(0_u128, |sum, d| sum.saturating_add(d.as_nanos()));
+    let len = u128::try_from(trace.len()).unwrap_or(u128::MAX);
+    current.as_nanos() > sum / len * 2
 }
 
 /// Options of [`perf`], and the trace of the function's last call

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{absorb, clock};
 use crate::Cache;
+use crate::ttl::saturating_millis;
 
 /// Options of [`soft`].
 ///
@@ -105,7 +106,7 @@ where
     match f().await {
         Ok(value) => {
             let stamp = Stamp {
-                fresh_until_ms: clock::now_ms() + options.soft_ttl.as_millis() as u64,
+                fresh_until_ms: clock::now_ms().saturating_add(saturating_millis(options.soft_ttl)),
                 value: &value,
             };
             absorb(key, "set", cache.set(key, &stamp, options.ttl).await);

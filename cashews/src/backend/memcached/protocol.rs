@@ -196,7 +196,7 @@ impl Conn {
     /// The next line, without its line break.
     pub(super) async fn read_line(&mut self) -> io::Result<&[u8]> {
         let end = self.fill_line().await?;
-        Ok(&self.line[..end])
+        Ok(self.line.get(..end).unwrap_or_default())
     }
 
     /// Reads the next line into `self.line`; where its line break starts.
@@ -224,7 +224,7 @@ impl Conn {
 
     pub(super) async fn read_reply(&mut self) -> io::Result<Reply> {
         let end = self.fill_line().await?;
-        let line = &self.line[..end];
+        let line = self.line.get(..end).unwrap_or_default();
         let mut tokens = line.split(|&b| b == b' ');
         let code = tokens.next().unwrap_or_default();
         let reply = match code {
@@ -346,7 +346,7 @@ fn malformed(what: &[u8]) -> io::Error {
         io::ErrorKind::InvalidData,
         format!(
             "malformed memcached reply {:?}",
-            String::from_utf8_lossy(&what[..what.len().min(100)])
+            String::from_utf8_lossy(what.get(..100).unwrap_or(what))
         ),
     )
 }
