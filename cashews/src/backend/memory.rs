@@ -895,6 +895,8 @@ impl Backend for MemoryBackend {
     /// `u64`s): one atomic write, and one entry of the protective bound
     /// rather than `limit` slot keys.
     async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
+        // One entry holds a time per admission: bounded as other backends' slots.
+        super::check_slots(limit)?;
         if limit == 0 {
             return Ok(false);
         }
