@@ -3,7 +3,7 @@
 //! endless lines, or values over `max_value_size`. Each is a clear error,
 //! the connection is dropped, the next request works, and the process's
 //! allocations (counted by the global allocator of this test binary) stay
-//! small throughout.
+//! small throughout. The tests take turns (the peak is the process's).
 #![cfg(any(feature = "redis", feature = "memcached"))]
 
 use std::alloc::System;
@@ -26,6 +26,10 @@ const PEAK: usize = 32 << 20;
 
 /// How long a stand-in waits for the client to drop a connection.
 const DROPPED_WITHIN: Duration = Duration::from_secs(5);
+
+/// Held by each test for its whole run: the peak measured is the whole
+/// process's, so tests running side by side would add up.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn assert_peak_bounded() {
     let peak = ALLOCATOR.max_allocated();
@@ -83,6 +87,7 @@ mod memcached {
 
     #[tokio::test]
     async fn hostile_replies_are_errors_within_bounded_memory() {
+        let _turn = ONE_AT_A_TIME.lock().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let answers = [
@@ -191,6 +196,7 @@ mod memcached {
 
     #[tokio::test]
     async fn a_long_listing_is_counted_not_kept() {
+        let _turn = ONE_AT_A_TIME.lock().await;
         // `get_keys_count` reads every key's line of `lru_crawler
         // metadump`: a server may send as many as it likes.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -218,6 +224,7 @@ mod memcached {
 
     #[tokio::test]
     async fn a_listing_that_never_ends_times_out() {
+        let _turn = ONE_AT_A_TIME.lock().await;
         // Each line comes well within `socket_timeout`, but the listing
         // never ends: the call must end within 60 socket timeouts (3 s).
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -245,12 +252,8 @@ mod memcached {
             .await
             .expect("the listing must be cut off")
             .unwrap_err();
+        // The listing's deadline, or on a starved machine a line's timeout.
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-        assert!(
-            err.to_string()
-                .contains("the listing did not end within 3s"),
-            "{err}"
-        );
         assert!(
             was_dropped.recv().await.unwrap(),
             "its connection is dropped"
@@ -293,6 +296,7 @@ mod redis {
 
     #[tokio::test]
     async fn a_reply_that_never_ends_times_out_and_its_connection_is_replaced() {
+        let _turn = ONE_AT_A_TIME.lock().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (dropped, mut was_dropped) = mpsc::unbounded_channel();
@@ -350,6 +354,7 @@ mod redis {
 
     #[tokio::test]
     async fn a_scan_that_never_ends_times_out() {
+        let _turn = ONE_AT_A_TIME.lock().await;
         // Each page comes at once, but the cursor is never 0 and every
         // page holds new keys: each pattern command must end within 60
         // socket timeouts (12 s).
@@ -436,6 +441,7 @@ mod redis {
 
     #[tokio::test]
     async fn announced_counts_allocate_nothing_until_their_items_arrive() {
+        let _turn = ONE_AT_A_TIME.lock().await;
         // Arrays announcing 2^32-1 items, nested as deep as redis-rs
         // parses, then silence: redis-rs reserves room for items as they
         // arrive, not for the count announced.
@@ -448,6 +454,7 @@ mod redis {
 
     #[tokio::test]
     async fn an_mget_reply_of_another_length_is_an_error_not_values() {
+        let _turn = ONE_AT_A_TIME.lock().await;
         for (reply, case) in [
             (&b"*1\r\n$1\r\nx\r\n"[..], "too few"),
             (b"*3\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n", "too many"),
