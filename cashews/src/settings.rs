@@ -107,7 +107,7 @@ pub struct MemorySettings {
     /// How often expired entries are swept. Default 1 s.
     pub check_interval: Duration,
     /// At most this many protective entries (rate-limit windows, locks,
-    /// circuit-breaker state), kept apart from `size` and never evicted;
+    /// circuit-breaker state, tag indexes), kept apart from `size` and never evicted;
     /// when full, new ones are refused. Default 10,000.
     pub protected_size: usize,
 }

@@ -1,12 +1,15 @@
 //! Tags: deleting a tag deletes its keys, on every backend, by reading the
-//! tag's index (no scan); the index lives as long as its longest key.
+//! tag's index (no scan); the index lives as long as its longest key and
+//! is never evicted by values on memory.
 
 mod support;
 
 use std::time::Duration;
 
 use cashews::strategy::{delete_tags, tag, tagged};
-use cashews::{Cache, Error};
+use cashews::{Cache, CacheBuilder, Error};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed, TestRunner};
 
 const TTL: Duration = Duration::from_secs(60);
 
@@ -106,6 +109,90 @@ async fn tagged_calls() {
     delete_tags(&cache, &["user:1"]).await.unwrap();
     assert_eq!(load(1).await, 2);
     assert_eq!(load(2).await, 1);
+}
+
+const TAGS: [&str; 4] = ["a", "b", "c", "d"];
+
+/// A memory cache of `size` values.
+fn memory_of(size: usize) -> Cache {
+    Cache::from_url(&format!("mem://?size={size}")).unwrap()
+}
+
+/// A router of two memory stores of `size` values: `tagged:` keys in one,
+/// the tag indexes with everything else in the other.
+fn routed_of(size: usize) -> Cache {
+    CacheBuilder::from_url(&format!("mem://?size={size}"))
+        .unwrap()
+        .route("tagged:", &format!("mem://?size={size}"))
+        .unwrap()
+        .build()
+}
+
+/// Tags values, floods the cache far past its `size` with other keys
+/// (reading the tagged values meanwhile, so they stay), then deletes every
+/// tag: no tagged value survives.
+fn no_flood_evicts_an_index(make: fn(usize) -> Cache) {
+    const SIZE: usize = 64;
+    let tagged_keys = prop::collection::vec(prop::sample::subsequence(TAGS.to_vec(), 1..=4), 1..16);
+    let mut runner = TestRunner::new(Config {
+        cases: 32,
+        rng_seed: RngSeed::Fixed(0x7a95),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &(tagged_keys, SIZE * 4..SIZE * 40, 1..8usize),
+            |(keys, flood, read_every)| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(true)
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let cache = make(SIZE);
+                    let names: Vec<String> =
+                        (0..keys.len()).map(|i| format!("tagged:{i}")).collect();
+                    for (name, tags) in names.iter().zip(&keys) {
+                        cache.set(name, &1, TTL).await.unwrap();
+                        tag(&cache, name, tags, TTL).await.unwrap();
+                    }
+                    for i in 0..flood {
+                        cache.set(&format!("flood:{i}"), &i, TTL).await.unwrap();
+                        if i % read_every == 0 {
+                            for name in &names {
+                                cache.get_cloned::<i32>(name).await.unwrap();
+                            }
+                        }
+                    }
+                    for name in &names {
+                        prop_assert!(
+                            cache.exists(name).await.unwrap(),
+                            "{name} was evicted: the flood proves nothing"
+                        );
+                    }
+                    delete_tags(&cache, &TAGS).await.unwrap();
+                    for name in &names {
+                        prop_assert!(
+                            !cache.exists(name).await.unwrap(),
+                            "{name} survived its tags' deletion"
+                        );
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .unwrap();
+}
+
+#[test]
+fn memory_no_flood_evicts_an_index() {
+    no_flood_evicts_an_index(memory_of);
+}
+
+#[test]
+fn memory_routed_no_flood_evicts_an_index() {
+    no_flood_evicts_an_index(routed_of);
 }
 
 #[cfg(feature = "redis")]
