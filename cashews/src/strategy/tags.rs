@@ -1,4 +1,21 @@
 //! Tags: name groups of cached keys, and delete a group at once.
+//!
+//! A tag's index (the set at `cashews:tag:{tag}`) must live as long as the
+//! keys it names, or [`delete_tags`] misses them and their stale values
+//! are served after invalidation:
+//! - the memory backend keeps indexes in its protective store (see
+//!   [`backend::memory`](crate::backend::memory)): the value bound never
+//!   evicts them, and a new index is refused when that store is full;
+//! - when an index cannot be written (that refusal, or any backend
+//!   failure, in safe mode too) [`tagged`] deletes the value it just
+//!   stored, and [`tag`] fails so its caller can;
+//! - a server that evicts on its own can still drop an index: Redis under
+//!   an `allkeys-*` `maxmemory-policy`, memcached when out of memory.
+//!   Route `cashews:tag:` to a store that does not evict and that every
+//!   process tagging or invalidating shares (a Redis with `noeviction`;
+//!   an in-process `mem://` only when one process does both), as for other
+//!   protective state (see
+//!   [`Backend::set_protective`](crate::backend::Backend::set_protective)).
 
 use std::future::Future;
 use std::time::Duration;
@@ -25,6 +42,17 @@ fn index_key(tag: &str) -> String {
 /// Tag a key after storing it: a deletion that runs between the two steps
 /// misses it (as with any invalidation racing a write).
 ///
+/// An index is protective state: the memory backend never evicts it for
+/// values (a new one is refused, [`ErrorKind::ProtectedFull`], when its
+/// `protected_size` is reached); a server that evicts on its own can drop
+/// it (see [`Backend::set_protective`] for routing `cashews:tag:` to a
+/// store that does not). Fails when an index could not be written, in
+/// safe mode too: then delete `key`, as [`tagged`] does, or no tag can
+/// invalidate it.
+///
+/// [`ErrorKind::ProtectedFull`]: crate::ErrorKind::ProtectedFull
+/// [`Backend::set_protective`]: crate::backend::Backend::set_protective
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
@@ -39,10 +67,11 @@ fn index_key(tag: &str) -> String {
 /// # Ok(()) }
 /// ```
 pub async fn tag(cache: &Cache, key: &str, tags: &[&str], ttl: Duration) -> crate::Result<()> {
-    try_join_all(
-        tags.iter()
-            .map(|t| async move { cache.set_add(&index_key(t), &[key], ttl).await }),
-    )
+    try_join_all(tags.iter().map(|t| async move {
+        cache
+            .set_add_outside_safe_mode(&index_key(t), &[key], ttl)
+            .await
+    }))
     .await
     .map(drop)
 }
@@ -70,6 +99,10 @@ pub async fn delete_tags(cache: &Cache, tags: &[&str]) -> crate::Result<u64> {
 
 /// A plain cache whose stored values carry `tags`: returns the value at
 /// `key`, or runs `f`, stores its success for `ttl` and tags it.
+///
+/// A value whose tags cannot all be written is deleted again (logged), so
+/// no stored value outlives an invalidation of its tags; the call still
+/// returns it. Only a backend that fails the deletion too can keep it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -105,8 +138,11 @@ where
         return Ok(value);
     }
     let value = f().await?;
-    if absorb(key, "set", cache.set(key, &value, ttl).await) {
-        absorb(key, "tag", tag(cache, key, tags, ttl).await);
+    if absorb(key, "set", cache.set(key, &value, ttl).await)
+        && let Err(e) = tag(cache, key, tags, ttl).await
+    {
+        tracing::warn!(key, error = %e, "tagging failed; deleting the value so that no tag misses it");
+        absorb(key, "delete", cache.delete(key).await);
     }
     Ok(value)
 }
