@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use futures_util::future::try_join_all;
 
 use super::absorb;
-use crate::Cache;
+use crate::{Cache, switch};
 
 /// The key of the set of keys tagged `tag` (the tag's index).
 fn index_key(tag: &str) -> String {
@@ -102,7 +102,9 @@ pub async fn delete_tags(cache: &Cache, tags: &[&str]) -> crate::Result<u64> {
 ///
 /// A value whose tags cannot all be written is deleted again (logged), so
 /// no stored value outlives an invalidation of its tags; the call still
-/// returns it. Only a backend that fails the deletion too can keep it.
+/// returns it. A call cancelled between storing and tagging deletes it
+/// from a spawned task. Only a backend that fails the deletion too can
+/// keep it (logged).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -138,11 +140,43 @@ where
         return Ok(value);
     }
     let value = f().await?;
+    let mut untagged = Untagged {
+        cache,
+        key,
+        armed: true,
+    };
     if absorb(key, "set", cache.set(key, &value, ttl).await)
         && let Err(e) = tag(cache, key, tags, ttl).await
     {
         tracing::warn!(key, error = %e, "tagging failed; deleting the value so that no tag misses it");
         absorb(key, "delete", cache.delete(key).await);
     }
+    untagged.armed = false;
     Ok(value)
+}
+
+/// A value of [`tagged`] from its `set` until it is tagged, or deleted for
+/// want of a tag: dropped armed (the call cancelled in between), it deletes
+/// the value from a task of its own, so none is left that its tags miss.
+struct Untagged<'a> {
+    cache: &'a Cache,
+    key: &'a str,
+    armed: bool,
+}
+
+impl Drop for Untagged<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (cache, key) = (self.cache.clone(), self.key.to_owned());
+        runtime.spawn(switch::inherit(async move {
+            if let Err(e) = cache.delete(&key).await {
+                tracing::warn!(key, error = %e, "deleting the value of a cancelled tagged call failed; its tags miss it");
+            }
+        }));
+    }
 }
