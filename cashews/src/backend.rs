@@ -10,10 +10,12 @@
 //! State that enforces a limit (rate-limit windows and bans, locks,
 //! circuit-breaker state) is written with the *protective* commands
 //! ([`Backend::set_protective`], [`Backend::incr_protective`], and
-//! `set_lock`, `fixed_window`, `slide_window` through them). The memory
-//! backend never evicts it to make room for values; a Redis server under
-//! an `allkeys-*` `maxmemory-policy`, or memcached, may: route those keys
-//! to a store that does not evict (see [`Backend::set_protective`]).
+//! `set_lock`, `fixed_window`, `slide_window` through them), and so is
+//! every set ([`Backend::set_add`]: a tag's index, which invalidation
+//! reads). The memory backend never evicts it to make room for values; a
+//! Redis server under an `allkeys-*` `maxmemory-policy`, or memcached, may:
+//! route those keys (tag indexes live under `cashews:tag:`) to a store that
+//! does not evict (see [`Backend::set_protective`]).
 
 use std::time::Duration;
 
@@ -261,8 +263,14 @@ pub trait Backend: Send + Sync + 'static {
     /// `WRONGTYPE`).
     ///
     /// Sets index keys by something other than their name (the tags of
-    /// [`strategy::tags`](crate::strategy::tags)). The default fails with
-    /// [`ErrorKind::Unsupported`]: every built-in backend overrides it.
+    /// [`strategy::tag`](crate::strategy::tag)), so a set is protective
+    /// state (see [`set_protective`](Self::set_protective)): an index
+    /// evicted while the keys it names stay cached would let invalidation
+    /// miss them. The memory backend keeps sets in its protective store
+    /// (a new set there may fail with [`ErrorKind::ProtectedFull`]); a
+    /// backend that evicts should keep them where it does not. The default
+    /// fails with [`ErrorKind::Unsupported`]: every built-in backend
+    /// overrides it.
     async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> Result<()> {
         let _ = (key, members, expire);
         Err(no_sets("set_add"))
@@ -297,7 +305,8 @@ pub trait Backend: Send + Sync + 'static {
     /// an `allkeys-*` `maxmemory-policy` (use `noeviction` or a
     /// `volatile-*` policy, which evicts only keys with a TTL, cached
     /// values included), and memcached whenever it runs out of memory.
-    /// Route protective keys to a store that does not evict with
+    /// Route protective keys (and tag indexes, under `cashews:tag:`) to a
+    /// store that does not evict with
     /// [`CacheBuilder::route`](crate::CacheBuilder::route):
     ///
     /// ```no_run

@@ -45,7 +45,7 @@ pub enum ErrorKind {
     /// The global cache was configured, or used, before this `setup`.
     AlreadyConfigured,
     /// The memory backend's store of protective state (rate-limit windows,
-    /// locks, circuit breakers) is at its `protected_size`: a new
+    /// locks, circuit breakers, tag indexes) is at its `protected_size`: a new
     /// protective key was refused rather than an existing one evicted.
     ProtectedFull,
 }

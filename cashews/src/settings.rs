@@ -109,7 +109,7 @@ pub struct MemorySettings {
     /// than 1 ms sweeps every millisecond.
     pub check_interval: Duration,
     /// At most this many protective entries (rate-limit windows, locks,
-    /// circuit-breaker state), kept apart from `size` and never evicted;
+    /// circuit-breaker state, tag indexes), kept apart from `size` and never evicted;
     /// when full, new ones are refused. Default 10,000.
     pub protected_size: usize,
 }

@@ -162,6 +162,15 @@ impl Backend for RoundTrips {
     async fn incr_protective(&self, key: &str, by: i64, expire: Duration) -> Result<i64> {
         trip(self.0.incr_protective(key, by, expire)).await
     }
+    async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> Result<()> {
+        trip(self.0.set_add(key, members, expire)).await
+    }
+    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
+        trip(self.0.set_members(key)).await
+    }
+    async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
+        trip(self.0.set_remove(key, members)).await
+    }
     async fn get_size(&self, key: &str) -> Result<Option<u64>> {
         trip(self.0.get_size(key)).await
     }
@@ -358,6 +367,19 @@ fn cases() -> Vec<Case> {
             concurrent: true,
             max_calls: 3,
         },
+        // Alone, so no concurrent caller tags the value the cancelled one
+        // stored.
+        Case {
+            name: "tagged, alone",
+            prepare: nothing,
+            call: |cache, calls| {
+                Box::pin(async move {
+                    let _ = tagged(&cache, "k", &["t"], MINUTE, counted(&calls)).await;
+                })
+            },
+            concurrent: false,
+            max_calls: 2,
+        },
         Case {
             name: "invalidate::after",
             prepare: |cache| {
@@ -427,6 +449,13 @@ async fn cancel_at_every_poll(case: &Case, make: fn() -> Cache) {
             0,
             "{at}: single flight left"
         );
+        if case.name.starts_with("tagged") && cache.exists("k").await.unwrap() {
+            let index = cache.set_members("cashews:tag:t").await.unwrap();
+            assert!(
+                index.iter().any(|m| m == "k"),
+                "{at}: a value its tag misses"
+            );
+        }
         let follow_up = (case.call)(cache.clone(), Arc::clone(&calls));
         tokio::time::timeout(Duration::from_secs(1), follow_up)
             .await

@@ -26,6 +26,15 @@ fn routed() -> RoutedBackend {
 
 conformance_suite!(#[tokio::test(start_paused = true)], Harness::paused(Arc::new(routed())));
 
+// Every value type through a router: the suite's keys (`unsigned:`,
+// `signed:`, `counter:`, `n`, `text`) spread over three memory stores.
+values_suite!(async {
+    support::values::Target::new("mem://", None)
+        .route("signed:", "mem://")
+        .route("counter:", "mem://?size=100")
+        .route("n", "mem://")
+});
+
 fn b(s: &str) -> Bytes {
     Bytes::copy_from_slice(s.as_bytes())
 }

@@ -193,6 +193,32 @@ async fn invalidate_targets_a_strategy_function() {
     assert_eq!(profile(10).await, 12);
 }
 
+thread_local! {
+    /// Room for one tag index.
+    static ONE_INDEX: Cache = Cache::from_url("mem://?protected_size=1").unwrap();
+}
+
+/// The attribute calls `tagged`: a value whose tag's index is refused is
+/// returned and not kept.
+#[tokio::test(start_paused = true)]
+async fn tagged_keeps_no_value_its_tags_miss() {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    #[cashews::tagged(ttl = "1h", key = "user:{user}", tags = ["user:{user}"], cache = ONE_INDEX.with(Cache::clone))]
+    async fn user(user: u32) -> Result<u32, Error> {
+        Ok(user * 10 + next(&CALLS))
+    }
+    let cache = ONE_INDEX.with(Cache::clone);
+    assert_eq!(user(1).await.unwrap(), 11);
+    assert_eq!(user(2).await.unwrap(), 22);
+    assert!(cache.exists("user:1").await.unwrap());
+    assert!(
+        !cache.exists("user:2").await.unwrap(),
+        "its index was refused"
+    );
+    assert_eq!(user(2).await.unwrap(), 23);
+    assert_eq!(user(1).await.unwrap(), 11);
+}
+
 #[tokio::test(start_paused = true)]
 async fn tagged_keys_go_with_their_tags() {
     static CALLS: AtomicU32 = AtomicU32::new(0);

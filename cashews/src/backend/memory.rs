@@ -30,19 +30,21 @@
 //!
 //! Rate-limit windows and bans, locks and circuit-breaker state are written
 //! through [`Backend::set_protective`] and [`Backend::incr_protective`]
-//! (which `set_lock`, `fixed_window` and `slide_window` use): their entries
-//! are marked *protective*. They live in the same map, so every command
+//! (which `set_lock`, `fixed_window` and `slide_window` use), and every set
+//! through [`Backend::set_add`] (a tag's index, which invalidation reads):
+//! their entries are marked *protective*. They live in the same map, so every command
 //! sees them, but they never join the CLOCK ring and are counted against
 //! their own bound, `protected_size` (default 10,000), not `size`: filling
 //! the cache with values can never evict a ban, a held lock or an open
-//! breaker, and `size` still bounds the values exactly. Each protective
+//! breaker, nor drop a tag's index while the keys it names stay cached, and
+//! `size` still bounds the values exactly. Each protective
 //! entry has a TTL (its window, ban or lock), so the store drains by itself.
 //! A sliding window takes one entry per key (its admission times), not the
 //! `limit` slot keys of [`Backend::slide_window`]'s default.
 //!
 //! A write keeps the kind it is made as: a plain `set` over a protective key
 //! makes it a value, a protective write over a value makes it protective;
-//! `incr`, `expire` and `unlock` keep the entry's kind.
+//! `incr`, `expire`, `unlock` and `set_remove` keep the entry's kind.
 //!
 //! When the protective store is full, expired protective entries are swept
 //! and, if none was, **a new protective key is refused** with an
@@ -553,7 +555,7 @@ impl Store {
         Error::new(
             ErrorKind::ProtectedFull,
             format!(
-                "memory backend: the store of protective state (rate limits, locks, circuit breakers) holds its {} entries; {key:?} refused",
+                "memory backend: the store of protective state (rate limits, locks, circuit breakers, tag indexes) holds its {} entries; {key:?} refused",
                 self.protected_capacity
             ),
         )
@@ -955,10 +957,14 @@ impl Backend for MemoryBackend {
             };
             match (value, current) {
                 (Err(e), _) => Operation::Abort(Some(e)),
-                (Ok(Some(value)), _) => Operation::Insert(Entry::new(value.into(), expires_at)),
+                // A set is protective: the value bound never evicts a
+                // tag's index while the keys it names stay cached.
+                (Ok(Some(value)), _) => {
+                    Operation::Insert(Entry::of_kind(value.into(), expires_at, true))
+                }
                 // Nothing added: only the expiry may change.
                 (Ok(None), Some(e)) => {
-                    Operation::Insert(Entry::new(Arc::clone(&e.value), expires_at))
+                    Operation::Insert(Entry::of_kind(Arc::clone(&e.value), expires_at, true))
                 }
                 (Ok(None), None) => Operation::Abort(None),
             }
@@ -999,7 +1005,11 @@ impl Backend for MemoryBackend {
                 }
                 Ok((Some(kept), n)) => {
                     count = n;
-                    Operation::Insert(Entry::new(kept.into(), current.expires_at))
+                    Operation::Insert(Entry::of_kind(
+                        kept.into(),
+                        current.expires_at,
+                        current.protected,
+                    ))
                 }
             }
         });

@@ -6,6 +6,8 @@
 //! Switches: `set_add` is [`Command::Set`], `set_members`
 //! [`Command::Get`], `set_remove` [`Command::Delete`].
 
+use std::time::Duration;
+
 use crate::cache::Cache;
 use crate::error::{Error, ErrorKind, Result};
 use crate::switch::Command;
@@ -31,11 +33,23 @@ impl Cache {
             return Ok(());
         }
         let key = self.full_key(key);
-        self.settle(
-            "set_add",
-            &key,
-            self.backend().set_add(&key, members, ttl).await,
-        )
+        let answer = self.backend().set_add(&key, members, ttl).await;
+        self.settle("set_add", &key, answer)
+    }
+
+    /// [`set_add`](Self::set_add) returning every failure, in safe mode
+    /// too: a tag must know when its index was not written.
+    pub(crate) async fn set_add_outside_safe_mode(
+        &self,
+        key: &str,
+        members: &[&str],
+        ttl: Duration,
+    ) -> Result<()> {
+        if !self.enabled(Command::Set) {
+            return Ok(());
+        }
+        let key = self.full_key(key);
+        self.backend().set_add(&key, members, ttl).await
     }
 
     /// The members of the set at `key`, in no particular order; none if

@@ -1,4 +1,21 @@
 //! Tags: name groups of cached keys, and delete a group at once.
+//!
+//! A tag's index (the set at `cashews:tag:{tag}`) must live as long as the
+//! keys it names, or [`delete_tags`] misses them and their stale values
+//! are served after invalidation:
+//! - the memory backend keeps indexes in its protective store (see
+//!   [`backend::memory`](crate::backend::memory)): the value bound never
+//!   evicts them, and a new index is refused when that store is full;
+//! - when an index cannot be written (that refusal, or any backend
+//!   failure, in safe mode too) [`tagged`] deletes the value it just
+//!   stored, and [`tag`] fails so its caller can;
+//! - a server that evicts on its own can still drop an index: Redis under
+//!   an `allkeys-*` `maxmemory-policy`, memcached when out of memory.
+//!   Route `cashews:tag:` to a store that does not evict and that every
+//!   process tagging or invalidating shares (a Redis with `noeviction`;
+//!   an in-process `mem://` only when one process does both), as for other
+//!   protective state (see
+//!   [`Backend::set_protective`](crate::backend::Backend::set_protective)).
 
 use std::future::Future;
 use std::time::Duration;
@@ -9,7 +26,7 @@ use serde::de::DeserializeOwned;
 use futures_util::future::try_join_all;
 
 use super::absorb;
-use crate::Cache;
+use crate::{Cache, switch};
 
 /// The key of the set of keys tagged `tag` (the tag's index).
 fn index_key(tag: &str) -> String {
@@ -25,6 +42,17 @@ fn index_key(tag: &str) -> String {
 /// Tag a key after storing it: a deletion that runs between the two steps
 /// misses it (as with any invalidation racing a write).
 ///
+/// An index is protective state: the memory backend never evicts it for
+/// values (a new one is refused, [`ErrorKind::ProtectedFull`], when its
+/// `protected_size` is reached); a server that evicts on its own can drop
+/// it (see [`Backend::set_protective`] for routing `cashews:tag:` to a
+/// store that does not). Fails when an index could not be written, in
+/// safe mode too: then delete `key`, as [`tagged`] does, or no tag can
+/// invalidate it.
+///
+/// [`ErrorKind::ProtectedFull`]: crate::ErrorKind::ProtectedFull
+/// [`Backend::set_protective`]: crate::backend::Backend::set_protective
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
@@ -39,10 +67,11 @@ fn index_key(tag: &str) -> String {
 /// # Ok(()) }
 /// ```
 pub async fn tag(cache: &Cache, key: &str, tags: &[&str], ttl: Duration) -> crate::Result<()> {
-    try_join_all(
-        tags.iter()
-            .map(|t| async move { cache.set_add(&index_key(t), &[key], ttl).await }),
-    )
+    try_join_all(tags.iter().map(|t| async move {
+        cache
+            .set_add_outside_safe_mode(&index_key(t), &[key], ttl)
+            .await
+    }))
     .await
     .map(drop)
 }
@@ -70,6 +99,12 @@ pub async fn delete_tags(cache: &Cache, tags: &[&str]) -> crate::Result<u64> {
 
 /// A plain cache whose stored values carry `tags`: returns the value at
 /// `key`, or runs `f`, stores its success for `ttl` and tags it.
+///
+/// A value whose tags cannot all be written is deleted again (logged), so
+/// no stored value outlives an invalidation of its tags; the call still
+/// returns it. A call cancelled between storing and tagging deletes it
+/// from a spawned task. Only a backend that fails the deletion too can
+/// keep it (logged).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -105,8 +140,43 @@ where
         return Ok(value);
     }
     let value = f().await?;
-    if absorb(key, "set", cache.set(key, &value, ttl).await) {
-        absorb(key, "tag", tag(cache, key, tags, ttl).await);
+    let mut untagged = Untagged {
+        cache,
+        key,
+        armed: true,
+    };
+    if absorb(key, "set", cache.set(key, &value, ttl).await)
+        && let Err(e) = tag(cache, key, tags, ttl).await
+    {
+        tracing::warn!(key, error = %e, "tagging failed; deleting the value so that no tag misses it");
+        absorb(key, "delete", cache.delete(key).await);
     }
+    untagged.armed = false;
     Ok(value)
+}
+
+/// A value of [`tagged`] from its `set` until it is tagged, or deleted for
+/// want of a tag: dropped armed (the call cancelled in between), it deletes
+/// the value from a task of its own, so none is left that its tags miss.
+struct Untagged<'a> {
+    cache: &'a Cache,
+    key: &'a str,
+    armed: bool,
+}
+
+impl Drop for Untagged<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (cache, key) = (self.cache.clone(), self.key.to_owned());
+        runtime.spawn(switch::inherit(async move {
+            if let Err(e) = cache.delete(&key).await {
+                tracing::warn!(key, error = %e, "deleting the value of a cancelled tagged call failed; its tags miss it");
+            }
+        }));
+    }
 }

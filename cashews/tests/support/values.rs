@@ -1,6 +1,7 @@
 //! The value suite: every value type round-trips through the typed
 //! [`Cache`] API on every backend, signed or not, and integers that `set`
-//! wrote are counters. Written once, run against each backend's URL.
+//! wrote are counters. Written once, run against each backend's URL (and
+//! routes: a router over several backends).
 //!
 //! Values come from proptest (fixed seed, modest case counts: the suite
 //! also runs against real servers). Each value is written with `set` and
@@ -13,16 +14,18 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cashews::Cache;
+use cashews::{Cache, CacheBuilder};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
-/// A backend to run the suite on: its URL, and whatever keeps its server up.
+/// A backend to run the suite on: its URL, the routes of other keys to
+/// other backends (prefix, URL), and whatever keeps its server up.
 pub struct Target {
     pub url: String,
+    pub routes: Vec<(String, String)>,
     _server: Option<Box<dyn std::any::Any>>,
 }
 
@@ -30,8 +33,15 @@ impl Target {
     pub fn new(url: impl Into<String>, server: Option<Box<dyn std::any::Any>>) -> Self {
         Self {
             url: url.into(),
+            routes: Vec::new(),
             _server: server,
         }
+    }
+
+    /// Keys starting with `prefix` go to the backend of `url`.
+    pub fn route(mut self, prefix: impl Into<String>, url: impl Into<String>) -> Self {
+        self.routes.push((prefix.into(), url.into()));
+        self
     }
 }
 
@@ -48,7 +58,7 @@ macro_rules! values_suite {
         fn $case() {
             let rt = $crate::support::values::runtime();
             let target = rt.block_on($make);
-            $crate::support::values::$case(&rt, &target.url);
+            $crate::support::values::$case(&rt, &target);
         }
     )*};
 }
@@ -69,12 +79,20 @@ fn runner(cases: u32) -> TestRunner {
     })
 }
 
-/// The unsigned and the signed cache over `url`, each with a prefix of its
-/// own so that they never read each other's keys.
-fn caches(rt: &Runtime, url: &str) -> [(&'static str, Cache); 2] {
+/// The unsigned and the signed cache over `target`, each with a prefix of
+/// its own so that they never read each other's keys.
+fn caches(rt: &Runtime, target: &Target) -> [(&'static str, Cache); 2] {
+    let url = &target.url;
     let sep = if url.contains('?') { '&' } else { '?' };
     let build = |extra: &str| {
-        rt.block_on(async { Cache::from_url(&format!("{url}{sep}safe=0&{extra}")).unwrap() })
+        rt.block_on(async {
+            let builder = CacheBuilder::from_url(&format!("{url}{sep}safe=0&{extra}")).unwrap();
+            target
+                .routes
+                .iter()
+                .fold(builder, |b, (prefix, url)| b.route(prefix, url).unwrap())
+                .build()
+        })
     };
     [
         ("unsigned", build("prefix=plain")),
@@ -418,8 +436,8 @@ fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(
 
 /// Every generated value reads back as itself, and a decorated function
 /// returning it does not run on a hit, signed or not.
-pub fn values_round_trip(rt: &Runtime, url: &str) {
-    let caches = caches(rt, url);
+pub fn values_round_trip(rt: &Runtime, target: &Target) {
+    let caches = caches(rt, target);
     let case = AtomicUsize::new(0);
     run(64, prop::collection::vec(sample(), 1..8), |samples| {
         let n = case.fetch_add(1, Ordering::Relaxed);
@@ -436,8 +454,8 @@ pub fn values_round_trip(rt: &Runtime, url: &str) {
 /// Without a `hash_key`, an integer that `set` wrote counts with `incr`,
 /// and the count reads back as any integer type, `Option` or newtype that
 /// holds it.
-pub fn set_integers_are_counters(rt: &Runtime, url: &str) {
-    let [(_, cache), _] = caches(rt, url);
+pub fn set_integers_are_counters(rt: &Runtime, target: &Target) {
+    let [(_, cache), _] = caches(rt, target);
     let case = AtomicUsize::new(0);
     run(
         64,
@@ -478,8 +496,8 @@ pub fn set_integers_are_counters(rt: &Runtime, url: &str) {
 
 /// With a `hash_key`, `set` signs what it writes, so `incr` on it fails,
 /// saying why, and leaves it as it was.
-pub fn signed_values_are_not_counters(rt: &Runtime, url: &str) {
-    let [(_, plain), (_, signed)] = caches(rt, url);
+pub fn signed_values_are_not_counters(rt: &Runtime, target: &Target) {
+    let [(_, plain), (_, signed)] = caches(rt, target);
     rt.block_on(async {
         for value in [0i64, 41, -7] {
             signed.set("n", &value, 3600).await.unwrap();
