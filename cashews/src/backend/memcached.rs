@@ -32,6 +32,13 @@
 //!   unless set) and lines of at most 8 KiB; a longer one is a `Backend`
 //!   error and its connection is closed. A long value is read into a
 //!   buffer grown as its bytes arrive, not one of its announced length.
+//! - A reply is never taken for another request's: each keyed request
+//!   carries an opaque token (`O<n>`, a per-connection counter), and a
+//!   reply without the token of the oldest unanswered request (a
+//!   duplicate, a stale or reordered reply) is a `Backend` error and its
+//!   connection is closed, as is one with bytes left that no request read,
+//!   or one whose exchange timed out. A server that forges a reply to a
+//!   request not yet sent is beyond this check, as beyond any.
 //! - So every write (`set`, `set_many`, and what is built on them: locks,
 //!   NX/XX sets, sliding windows) refuses a value over `max_value_size`
 //!   before sending it, with [`ErrorKind::ValueTooLarge`]: a value stored

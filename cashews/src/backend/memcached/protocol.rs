@@ -67,21 +67,40 @@ impl Requests {
     /// Checks that a reply to a keyed request carries `token`, the token
     /// of the oldest such request not yet answered, and counts it answered.
     fn answered(&mut self, token: Option<&[u8]>) -> io::Result<()> {
-        if self.awaited_token == self.next_token {
-            return Err(out_of_step("a reply to no request", token));
-        }
         let mut digits = itoa::Buffer::new();
-        if token != Some(digits.format(self.awaited_token).as_bytes()) {
-            return Err(out_of_step(
-                &format!(
-                    "a reply to another request (awaited O{})",
-                    self.awaited_token
-                ),
-                token,
-            ));
+        let awaited = digits.format(self.awaited_token).as_bytes();
+        if self.awaited_token == self.next_token || token != Some(awaited) {
+            return Err(self.out_of_step(token));
         }
         self.awaited_token = self.awaited_token.wrapping_add(1);
         Ok(())
+    }
+
+    /// The error for a reply carrying `token` that [`Requests::answered`]
+    /// refuses; out of line, so that the check stays small.
+    #[cold]
+    #[inline(never)]
+    fn out_of_step(&self, token: Option<&[u8]>) -> io::Error {
+        let what = if self.awaited_token == self.next_token {
+            "a reply to no request".to_owned()
+        } else {
+            format!(
+                "a reply to another request (awaited O{})",
+                self.awaited_token
+            )
+        };
+        // Cut short: the server chose it.
+        let token = match token {
+            Some(token) => format!(
+                "O{}",
+                String::from_utf8_lossy(&token[..token.len().min(32)])
+            ),
+            None => "no token".to_owned(),
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("memcached sent {what}, with {token}: the connection is out of step"),
+        )
     }
 
     fn line(&mut self, command: &str, key: &str, flags: &str) {
@@ -410,22 +429,6 @@ fn parse_len(digits: &[u8]) -> Option<usize> {
         }
         n.checked_mul(10)?.checked_add(usize::from(digit))
     })
-}
-
-/// A reply that answers no request awaiting one: `what` it is, and the
-/// token it carries (cut short: the server chose it).
-fn out_of_step(what: &str, token: Option<&[u8]>) -> io::Error {
-    let token = match token {
-        Some(token) => format!(
-            "O{}",
-            String::from_utf8_lossy(&token[..token.len().min(32)])
-        ),
-        None => "no token".to_owned(),
-    };
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("memcached sent {what}, with {token}: the connection is out of step"),
-    )
 }
 
 fn malformed(what: &[u8]) -> io::Error {
