@@ -50,6 +50,9 @@ enum Mangle {
     Reversed,
     /// The replies, after [`LATE`]: half of the first one at once.
     Late,
+    /// `SERVER_ERROR` (which carries no token) for the first request, then
+    /// the other replies.
+    ServerError,
 }
 
 /// A stand-in memcached answering `mg <key> v O<token>` with [`value_of`]
@@ -152,6 +155,10 @@ impl StandIn {
                     out.extend(right.concat());
                 }
                 Mangle::Reversed => out.extend(right.iter().rev().flatten()),
+                Mangle::ServerError => {
+                    out.extend(b"SERVER_ERROR out of memory\r\n");
+                    out.extend(right[1..].concat());
+                }
             }
             previous = right.last().cloned();
             if mangle == Mangle::Late {
@@ -282,6 +289,21 @@ async fn replies_out_of_order_in_a_batch_are_refused() {
 }
 
 #[tokio::test]
+async fn an_error_reply_in_a_batch_is_told_as_it_is() {
+    // memcached's errors carry no token: one answers its request in turn.
+    let stand_in = StandIn::start([Mangle::ServerError]).await;
+    let backend = stand_in.backend();
+    let err = backend.get_many(&["a", "b", "c"]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(
+        err.to_string().contains("SERVER_ERROR out of memory"),
+        "{err}"
+    );
+    assert!(stand_in.closed(1).await, "its connection is dropped");
+    assert!(checked_get(&backend, &["a", "b", "c"]).await);
+}
+
+#[tokio::test]
 async fn in_safe_mode_a_refused_reply_is_a_counted_miss() {
     let stand_in = StandIn::start([Mangle::Foreign]).await;
     let cache = Cache::from_url(&stand_in.url()).unwrap();
@@ -298,6 +320,7 @@ fn mangle() -> impl Strategy<Value = Mangle> {
         1 => Just(Mangle::Foreign),
         1 => Just(Mangle::Stale),
         1 => Just(Mangle::Reversed),
+        1 => Just(Mangle::ServerError),
     ]
 }
 

@@ -6,6 +6,8 @@
 //! the token of the oldest request not yet answered: a reply that does not
 //! (a duplicate, a late one, one out of order or for another request) is
 //! an `InvalidData` error, never taken for the answer of another request.
+//! Error replies, which memcached sends without a token, answer the oldest
+//! request in turn; they are errors, and their connection is dropped.
 //!
 //! Reference: memcached's `doc/protocol.txt`, "Meta Commands".
 
@@ -74,6 +76,14 @@ impl Requests {
         }
         self.awaited_token = self.awaited_token.wrapping_add(1);
         Ok(())
+    }
+
+    /// Counts the oldest keyed request not yet answered (if any) answered
+    /// by an error reply, which carries no token.
+    fn answered_by_error(&mut self) {
+        if self.awaited_token != self.next_token {
+            self.awaited_token = self.awaited_token.wrapping_add(1);
+        }
     }
 
     /// The error for a reply carrying `token` that [`Requests::answered`]
@@ -348,7 +358,10 @@ impl Conn {
                 }
                 Reply::Value(meta, value.into())
             }
+            // memcached's errors carry no token: one answers the oldest
+            // request in turn, and its connection is dropped after the exchange.
             b"ERROR" | b"CLIENT_ERROR" | b"SERVER_ERROR" => {
+                self.requests.answered_by_error();
                 Reply::Error(String::from_utf8_lossy(line).into_owned())
             }
             _ => return Err(malformed(line)),
