@@ -355,3 +355,50 @@ proptest! {
         });
     }
 }
+
+#[tokio::test]
+async fn bytes_after_a_listing_keep_its_connection_out_of_the_pool() {
+    // A listing followed at once by a reply no request asked for, carrying
+    // the token the connection's first get will carry: the connection must
+    // not be pooled, or that get would take the reply for its own.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (closed, was_closed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut socket = BufReader::new(socket);
+        let mut request = String::new();
+        socket.read_line(&mut request).await.unwrap();
+        assert_eq!(request, "lru_crawler metadump hash\r\n");
+        let listing =
+            b"key=k exp=-1 la=1 cas=1 fetch=no cls=1 size=63\nEND\r\nVA 5 O0\r\nwrong\r\n";
+        socket.get_mut().write_all(listing).await.unwrap();
+        let mut rest = String::new();
+        let read = socket.read_line(&mut rest);
+        let _ = closed.send(matches!(
+            tokio::time::timeout(CLOSED_WITHIN, read).await,
+            Ok(Ok(0) | Err(_))
+        ));
+        // Then a well-behaved server.
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut socket = BufReader::new(socket);
+        request.clear();
+        while socket.read_line(&mut request).await.unwrap_or(0) > 0 {
+            let token = request.split_whitespace().last().unwrap().to_owned();
+            let reply = format!("VA 3 {token}\r\nabc\r\n");
+            socket.get_mut().write_all(reply.as_bytes()).await.unwrap();
+            request.clear();
+        }
+    });
+    let settings = Settings::from_url(&format!("memcached://127.0.0.1:{port}")).unwrap();
+    let BackendSettings::Memcached(memcached) = &settings.backend else {
+        unreachable!("a memcached URL")
+    };
+    let backend = MemcachedBackend::new(memcached).unwrap();
+    assert_eq!(backend.get_keys_count().await.unwrap(), 1);
+    assert!(was_closed.await.unwrap(), "its connection is dropped");
+    assert_eq!(
+        backend.get("k").await.unwrap(),
+        Some(Bytes::from_static(b"abc"))
+    );
+}
