@@ -67,6 +67,14 @@ mod memcached {
         closed_by_client(socket).await
     }
 
+    /// The opaque token of a meta request line (`O<n>`), for the reply to echo.
+    fn token(request: &str) -> &str {
+        request
+            .split_whitespace()
+            .find(|flag| flag.starts_with('O'))
+            .unwrap_or_else(|| panic!("no token in {request:?}"))
+    }
+
     fn backend(url: &str) -> MemcachedBackend {
         let settings = Settings::from_url(url).unwrap();
         let BackendSettings::Memcached(memcached) = &settings.backend else {
@@ -105,10 +113,11 @@ mod memcached {
                 let mut socket = BufReader::new(socket);
                 let mut request = String::new();
                 socket.read_line(&mut request).await.unwrap();
-                assert_eq!(request, "mg k v\r\n");
+                let token = token(&request);
+                assert_eq!(request, format!("mg k v {token}\r\n"));
                 let closed = match answer {
                     Answer::Announce { len, sent } => {
-                        let header = format!("VA {len}\r\n");
+                        let header = format!("VA {len} {token}\r\n");
                         socket.get_mut().write_all(header.as_bytes()).await.unwrap();
                         socket.get_mut().write_all(&vec![b'x'; sent]).await.unwrap();
                         closed_by_client(&mut socket).await
@@ -117,7 +126,7 @@ mod memcached {
                         flood_until_closed(&mut socket, &[b'x'; 64 * 1024], total).await
                     }
                     Answer::Value { len } => {
-                        let mut reply = format!("VA {len}\r\n").into_bytes();
+                        let mut reply = format!("VA {len} {token}\r\n").into_bytes();
                         reply.resize(reply.len() + len, b'x');
                         reply.extend_from_slice(b"\r\n");
                         flood_until_closed(&mut socket, &reply, reply.len()).await
@@ -130,11 +139,8 @@ mod memcached {
             let mut socket = BufReader::new(socket);
             let mut request = String::new();
             while socket.read_line(&mut request).await.unwrap_or(0) > 0 {
-                socket
-                    .get_mut()
-                    .write_all(b"VA 3\r\nabc\r\n")
-                    .await
-                    .unwrap();
+                let reply = format!("VA 3 {}\r\nabc\r\n", token(&request));
+                socket.get_mut().write_all(reply.as_bytes()).await.unwrap();
                 request.clear();
             }
         });

@@ -411,11 +411,12 @@ async fn a_reply_memcached_would_not_send_is_an_error_not_a_value() {
     // one no memcached can hold (which must not be allocated).
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let replies: [&[u8]; 4] = [
-        b"VA 3\r\nabcXY",
-        b"VA -3\r\nabc\r\n",
-        b"VA 18446744073709551615\r\nabc\r\n",
-        b"VA 3\r\nabc\r\n",
+    // `{O}`: the request's token, echoed.
+    let replies = [
+        "VA 3 {O}\r\nabcXY",
+        "VA -3 {O}\r\nabc\r\n",
+        "VA 18446744073709551615 {O}\r\nabc\r\n",
+        "VA 3 {O}\r\nabc\r\n",
     ];
     tokio::spawn(async move {
         use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -426,8 +427,10 @@ async fn a_reply_memcached_would_not_send_is_an_error_not_a_value() {
             let mut socket = BufReader::new(socket);
             let mut request = String::new();
             socket.read_line(&mut request).await.unwrap();
-            assert_eq!(request, "mg k v\r\n");
-            socket.get_mut().write_all(reply).await.unwrap();
+            let token = request.trim_end().strip_prefix("mg k v ").unwrap();
+            assert!(token.starts_with('O'), "{request:?}");
+            let reply = reply.replace("{O}", token);
+            socket.get_mut().write_all(reply.as_bytes()).await.unwrap();
             // Held open, so that only the reply can tell the client anything.
             tokio::spawn(async move {
                 let mut rest = String::new();

@@ -1,6 +1,14 @@
 //! The memcached meta text protocol (`mg`, `ms`, `md`, `ma`, `mn`) on one
 //! connection: requests written in batches, replies read in order.
 //!
+//! Every keyed request carries an opaque token (`O<n>`, a per-connection
+//! counter) that memcached echoes in its reply, and every reply must carry
+//! the token of the oldest request not yet answered: a reply that does not
+//! (a duplicate, a late one, one out of order or for another request) is
+//! an `InvalidData` error, never taken for the answer of another request.
+//! Error replies, which memcached sends without a token, answer the oldest
+//! request in turn; they are errors, and their connection is dropped.
+//!
 //! Reference: memcached's `doc/protocol.txt`, "Meta Commands".
 
 use std::fmt::Write as _;
@@ -31,6 +39,11 @@ const KEPT_BUFFER: usize = 64 * 1024;
 pub(super) struct Requests {
     buf: Vec<u8>,
     count: usize,
+    /// The token of the next keyed request written on this connection.
+    next_token: u64,
+    /// The token the next reply to a keyed request must carry; equal to
+    /// `next_token` when every keyed request sent has been answered.
+    awaited_token: u64,
 }
 
 impl Requests {
@@ -42,6 +55,62 @@ impl Requests {
         }
         self.buf.clear();
         self.count = 0;
+        self.awaited_token = self.next_token;
+    }
+
+    /// Appends ` O<token>` and counts the request as keyed.
+    fn token(&mut self) {
+        self.buf.extend_from_slice(b" O");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(self.next_token).as_bytes());
+        self.next_token = self.next_token.wrapping_add(1);
+    }
+
+    /// Checks that a reply to a keyed request carries `token`, the token
+    /// of the oldest such request not yet answered, and counts it answered.
+    fn answered(&mut self, token: Option<&[u8]>) -> io::Result<()> {
+        let mut digits = itoa::Buffer::new();
+        let awaited = digits.format(self.awaited_token).as_bytes();
+        if self.awaited_token == self.next_token || token != Some(awaited) {
+            return Err(self.out_of_step(token));
+        }
+        self.awaited_token = self.awaited_token.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Counts the oldest keyed request not yet answered (if any) answered
+    /// by an error reply, which carries no token.
+    fn answered_by_error(&mut self) {
+        if self.awaited_token != self.next_token {
+            self.awaited_token = self.awaited_token.wrapping_add(1);
+        }
+    }
+
+    /// The error for a reply carrying `token` that [`Requests::answered`]
+    /// refuses; out of line, so that the check stays small.
+    #[cold]
+    #[inline(never)]
+    fn out_of_step(&self, token: Option<&[u8]>) -> io::Error {
+        let what = if self.awaited_token == self.next_token {
+            "a reply to no request".to_owned()
+        } else {
+            format!(
+                "a reply to another request (awaited O{})",
+                self.awaited_token
+            )
+        };
+        // Cut short: the server chose it.
+        let token = match token {
+            Some(token) => format!(
+                "O{}",
+                String::from_utf8_lossy(&token[..token.len().min(32)])
+            ),
+            None => "no token".to_owned(),
+        };
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("memcached sent {what}, with {token}: the connection is out of step"),
+        )
     }
 
     fn line(&mut self, command: &str, key: &str, flags: &str) {
@@ -49,7 +118,7 @@ impl Requests {
         // rather than `write!`: the formatting machinery cost a tenth of
         // the client's instructions for a `get` (callgrind).
         self.buf
-            .reserve(command.len() + key.len() + flags.len() + 4);
+            .reserve(command.len() + key.len() + flags.len() + 26);
         self.buf.extend_from_slice(command.as_bytes());
         self.buf.push(b' ');
         self.buf.extend_from_slice(key.as_bytes());
@@ -57,6 +126,7 @@ impl Requests {
             self.buf.push(b' ');
             self.buf.extend_from_slice(flags.as_bytes());
         }
+        self.token();
         self.buf.extend_from_slice(b"\r\n");
         self.count += 1;
     }
@@ -75,6 +145,7 @@ impl Requests {
             self.buf.push(b' ');
             self.buf.extend_from_slice(flags.as_bytes());
         }
+        self.token();
         self.buf.extend_from_slice(b"\r\n");
         self.buf.extend_from_slice(value);
         self.buf.extend_from_slice(b"\r\n");
@@ -93,7 +164,8 @@ impl Requests {
         self.line("ma", key, flags);
     }
 
-    /// A command without a key (`mn`, `flush_all`) answered with one line.
+    /// A command without a key (`mn`, `flush_all`) answered with one line,
+    /// which carries no token.
     pub(super) fn plain(&mut self, command: &str) {
         self.buf.extend_from_slice(command.as_bytes());
         self.buf.extend_from_slice(b"\r\n");
@@ -165,8 +237,9 @@ impl Reply {
 /// returns.
 ///
 /// No reply makes it hold more than `max_value` bytes (`max_value_size`)
-/// for a value and [`MAX_LINE`] for a line; a reply over them is an
-/// `InvalidData` error, after which the connection must be dropped.
+/// for a value and [`MAX_LINE`] for a line; a reply over them, or one
+/// without the token of the request it answers, is an `InvalidData`
+/// error, after which the connection must be dropped.
 #[derive(Debug)]
 pub(super) struct Conn {
     stream: BufReader<TcpStream>,
@@ -191,6 +264,12 @@ impl Conn {
     /// Sends `self.requests`, written since they were last cleared.
     pub(super) async fn send(&mut self) -> io::Result<()> {
         self.stream.get_mut().write_all(self.requests.bytes()).await
+    }
+
+    /// Whether bytes have arrived that no request read: the stream is out
+    /// of step with the requests, and the connection must not be reused.
+    pub(super) fn has_unread(&self) -> bool {
+        !self.stream.buffer().is_empty()
     }
 
     /// The next line, without its line break.
@@ -228,11 +307,16 @@ impl Conn {
         let mut tokens = line.split(|&b| b == b' ');
         let code = tokens.next().unwrap_or_default();
         let reply = match code {
-            b"HD" => Reply::Done(meta(tokens)?),
-            b"EN" => Reply::Miss,
-            b"NS" => Reply::NotStored,
-            b"EX" => Reply::Exists,
-            b"NF" => Reply::NotFound,
+            b"HD" => Reply::Done(self.requests.answered_with(tokens)?),
+            b"EN" | b"NS" | b"EX" | b"NF" => {
+                self.requests.answered_with(tokens)?;
+                match code {
+                    b"EN" => Reply::Miss,
+                    b"NS" => Reply::NotStored,
+                    b"EX" => Reply::Exists,
+                    _ => Reply::NotFound,
+                }
+            }
             b"MN" | b"OK" => Reply::Ok,
             b"VA" => {
                 // A length no memcached sends is a broken stream.
@@ -250,7 +334,7 @@ impl Conn {
                         ),
                     ));
                 }
-                let meta = meta(tokens)?;
+                let meta = self.requests.answered_with(tokens)?;
                 if len > VALUE_CHUNK {
                     // Boxed: rare, and it would enlarge every get's future.
                     let value = Box::pin(self.read_long_value(len)).await?;
@@ -274,7 +358,10 @@ impl Conn {
                 }
                 Reply::Value(meta, value.into())
             }
+            // memcached's errors carry no token: one answers the oldest
+            // request in turn, and its connection is dropped after the exchange.
             b"ERROR" | b"CLIENT_ERROR" | b"SERVER_ERROR" => {
+                self.requests.answered_by_error();
                 Reply::Error(String::from_utf8_lossy(line).into_owned())
             }
             _ => return Err(malformed(line)),
@@ -306,22 +393,38 @@ impl Conn {
     }
 }
 
-fn meta<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> io::Result<Meta> {
+impl Requests {
+    /// The flags of a reply to a keyed request, once its token is checked
+    /// (see [`Requests::answered`]).
+    fn answered_with<'a>(&mut self, tokens: impl Iterator<Item = &'a [u8]>) -> io::Result<Meta> {
+        let (meta, opaque) = meta(tokens)?;
+        self.answered(opaque)?;
+        Ok(meta)
+    }
+}
+
+/// A reply's flags, and its opaque token (`O`) if it has one.
+fn meta<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> io::Result<(Meta, Option<&'a [u8]>)> {
     let mut meta = Meta::default();
+    let mut opaque = None;
     for token in tokens {
         let Some((&flag, value)) = token.split_first() else {
             continue;
         };
+        if flag == b'O' {
+            opaque = Some(value);
+            continue;
+        }
         let value = std::str::from_utf8(value).map_err(|_| malformed(token));
         match flag {
             b't' => meta.ttl = Some(value?.parse().map_err(|_| malformed(token))?),
             b'c' => meta.cas = Some(value?.parse().map_err(|_| malformed(token))?),
             b's' => meta.size = Some(value?.parse().map_err(|_| malformed(token))?),
-            // Flags we did not ask for (an opaque, a key echo) carry nothing we use.
+            // Flags we did not ask for (a key echo) carry nothing we use.
             _ => {}
         }
     }
-    Ok(meta)
+    Ok((meta, opaque))
 }
 
 /// A value's length, in decimal digits.
@@ -366,8 +469,11 @@ mod tests {
         assert_eq!(r.count(), 5);
         assert_eq!(
             r.bytes(),
-            b"mg k v t\r\nms k 5 T10 ME\r\na b\r\n\r\nmd k\r\nma n N0 J1 D1 v\r\nmn\r\n"
+            &b"mg k v t O0\r\nms k 5 T10 ME O1\r\na b\r\n\r\nmd k O2\r\nma n N0 J1 D1 v O3\r\nmn\r\n"[..]
         );
+        r.clear();
+        r.get("k", "");
+        assert_eq!(r.bytes(), b"mg k O4\r\n", "the counter goes on");
     }
 
     #[test]
@@ -401,7 +507,7 @@ mod tests {
 
     #[test]
     fn reply_flags_are_parsed() {
-        let m = meta([&b"t-1"[..], b"c42", b"s7", b"Oxyz"].into_iter()).unwrap();
+        let (m, opaque) = meta([&b"t-1"[..], b"c42", b"s7", b"Oxyz"].into_iter()).unwrap();
         assert_eq!(
             m,
             Meta {
@@ -410,6 +516,7 @@ mod tests {
                 size: Some(7)
             }
         );
+        assert_eq!(opaque, Some(&b"xyz"[..]));
         assert!(meta([&b"tsoon"[..]].into_iter()).is_err());
     }
 }

@@ -198,12 +198,15 @@ impl Server {
         };
         match outcome {
             Some(Ok(replies)) => {
-                // After an error reply the stream's state is not worth trusting.
-                if !replies.has_error() {
+                // After an error reply, or with bytes no request asked for,
+                // the stream's state is not worth trusting.
+                if !replies.has_error() && !pooled.conn.has_unread() {
                     self.checkin(pooled);
                 }
                 Ok(replies)
             }
+            // A reply we refuse (malformed, too large, or answering another
+            // request: see `protocol`) leaves the connection dropped here.
             Some(Err(e)) => {
                 // A reply we refuse says nothing about the other connections.
                 if reused && e.kind() != io::ErrorKind::InvalidData {
@@ -237,7 +240,9 @@ impl Server {
         let read = self.read_listing(command, request, &mut pooled.conn, is_item);
         match tokio::time::timeout(limit, read).await {
             Ok(Ok(Listing::Items(count))) => {
-                self.checkin(pooled);
+                if !pooled.conn.has_unread() {
+                    self.checkin(pooled);
+                }
                 Ok(Listing::Items(count))
             }
             // An answer other than a listing leaves a stream not worth
