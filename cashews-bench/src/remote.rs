@@ -14,7 +14,8 @@
 //! stored (the same key and the same bytes: a 100-byte `String` as cashews
 //! encodes it); both are warmed up; both use the connection arrangement
 //! cashews uses: for Redis one multiplexed connection shared by every task,
-//! for memcached the same `mg <key> v` command on a connection per request
+//! for memcached the same `mg <key> v` command (cashews adds an opaque
+//! token, `O<n>`, that it checks on the reply) on a connection per request
 //! in flight (cashews keeps a pool; the raw client gets one per task). The
 //! peers take turns, one repetition each, so that load from elsewhere on
 //! the machine falls on all of them alike rather than on whichever ran
@@ -269,7 +270,7 @@ pub(crate) async fn memcached(
         clients.push(tokio::sync::Mutex::new(client));
     }
     let clients = Arc::new(clients);
-    // `mg user:42 v`: the command cashews sends for a get.
+    // `mg user:42 v`: the command cashews sends for a get, less its token.
     let size = clients[0]
         .lock()
         .await
