@@ -103,7 +103,7 @@ impl Requests {
         let token = match token {
             Some(token) => format!(
                 "O{}",
-                String::from_utf8_lossy(&token[..token.len().min(32)])
+                String::from_utf8_lossy(token.get(..32).unwrap_or(token))
             ),
             None => "no token".to_owned(),
         };
