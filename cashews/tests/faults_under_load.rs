@@ -28,8 +28,8 @@ struct Tally {
     /// Calls that returned a value other than their key's.
     wrong: AtomicU64,
     longest_micros: AtomicU64,
-    /// Micros from the server's return to the first call served from the
-    /// cache after it; `u64::MAX` until then.
+    /// Micros from the server's return to the end of the first call served
+    /// from the cache after it; `u64::MAX` until then.
     resumed_after_micros: AtomicU64,
 }
 
@@ -92,7 +92,7 @@ async fn under_load(mut server: impl Outage, fault: Fault) -> Tally {
                     if let Some(back) = back
                         && !ran.load(Ordering::Relaxed)
                     {
-                        let after = started.saturating_duration_since(back);
+                        let after = Instant::now().saturating_duration_since(back);
                         tally
                             .resumed_after_micros
                             .fetch_min(after.as_micros() as u64, Ordering::Relaxed);
@@ -132,8 +132,10 @@ async fn under_load(mut server: impl Outage, fault: Fault) -> Tally {
     }
     let tally = Arc::into_inner(tally).expect("every task has ended");
     let micros = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let backend = server.url();
+    let backend = backend.split("://").next().unwrap_or_default();
     println!(
-        "{fault:?}: {} calls, {} failed, {} wrong values, longest call {} ms, \
+        "{backend} {fault:?}: {} calls, {} failed, {} wrong values, longest call {} ms, \
          cached again {} ms after the server was back; {} backend failures absorbed",
         micros(&tally.calls),
         micros(&tally.failed),
