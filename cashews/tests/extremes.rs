@@ -580,10 +580,35 @@ async fn stored_extremes(cache: &Cache, backend: &dyn Backend, key: &str) {
     assert_eq!(cache.get::<Tree>(key).await.unwrap(), Some(tree(100)));
 }
 
-fn on_small_stack(test: impl FnOnce() + Send + 'static) {
+#[cfg(feature = "redis")]
+fn redis_backend(url: &str) -> cashews::backend::RedisBackend {
+    let settings = Settings::from_url(url).unwrap();
+    let cashews::BackendSettings::Redis(redis) = &settings.backend else {
+        unreachable!()
+    };
+    cashews::backend::RedisBackend::new(redis).unwrap()
+}
+
+#[cfg(feature = "memcached")]
+fn memcached_backend(url: &str) -> cashews::backend::MemcachedBackend {
+    let settings = Settings::from_url(url).unwrap();
+    let cashews::BackendSettings::Memcached(memcached) = &settings.backend else {
+        unreachable!()
+    };
+    cashews::backend::MemcachedBackend::new(memcached).unwrap()
+}
+
+/// Runs `test` on a current-thread runtime of a thread with a 2 MiB stack.
+fn on_small_stack<F: Future<Output = ()>>(test: impl FnOnce() -> F + Send + 'static) {
     std::thread::Builder::new()
         .stack_size(2 << 20)
-        .spawn(test)
+        .spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(test());
+        })
         .unwrap()
         .join()
         .unwrap();
@@ -591,79 +616,43 @@ fn on_small_stack(test: impl FnOnce() + Send + 'static) {
 
 #[test]
 fn stored_extremes_on_memory() {
-    on_small_stack(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let backend = MemoryBackend::new(Default::default());
-            let cache = Cache::builder(backend.clone()).build();
-            stored_extremes(&cache, &backend, "deep").await;
-        });
+    on_small_stack(|| async {
+        let backend = MemoryBackend::new(Default::default());
+        let cache = Cache::builder(backend.clone()).build();
+        stored_extremes(&cache, &backend, "deep").await;
     });
 }
 
 #[cfg(feature = "redis")]
 #[test]
 fn stored_extremes_on_redis() {
-    on_small_stack(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let server = support::servers::RedisServer::start().await;
-            let cache = Cache::from_url(&server.url()).unwrap();
-            let settings = Settings::from_url(&server.url()).unwrap();
-            let cashews::BackendSettings::Redis(redis) = &settings.backend else {
-                unreachable!()
-            };
-            let backend = cashews::backend::RedisBackend::new(redis).unwrap();
-            stored_extremes(&cache, &backend, "deep").await;
-        });
+    on_small_stack(|| async {
+        let server = support::servers::RedisServer::start().await;
+        let cache = Cache::from_url(&server.url()).unwrap();
+        let backend = redis_backend(&server.url());
+        stored_extremes(&cache, &backend, "deep").await;
     });
 }
 
 #[cfg(feature = "redis")]
 #[test]
 fn stored_extremes_on_redis_cluster() {
-    on_small_stack(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let server = support::servers::RedisCluster::start().await;
-            let cache = Cache::from_url(&server.url()).unwrap();
-            let settings = Settings::from_url(&server.url()).unwrap();
-            let cashews::BackendSettings::Redis(redis) = &settings.backend else {
-                unreachable!()
-            };
-            let backend = cashews::backend::RedisBackend::new(redis).unwrap();
-            stored_extremes(&cache, &backend, "deep").await;
-        });
+    on_small_stack(|| async {
+        let server = support::servers::RedisCluster::start().await;
+        let cache = Cache::from_url(&server.url()).unwrap();
+        let backend = redis_backend(&server.url());
+        stored_extremes(&cache, &backend, "deep").await;
     });
 }
 
 #[cfg(feature = "memcached")]
 #[test]
 fn stored_extremes_on_memcached() {
-    on_small_stack(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let server = support::servers::MemcachedServer::start().await;
-            let cache = Cache::from_url(&server.url()).unwrap();
-            let settings = Settings::from_url(&server.url()).unwrap();
-            let cashews::BackendSettings::Memcached(memcached) = &settings.backend else {
-                unreachable!()
-            };
-            let backend = cashews::backend::MemcachedBackend::new(memcached).unwrap();
-            stored_extremes(&cache, &backend, "deep").await;
-        });
+    on_small_stack(|| async {
+        let server = support::servers::MemcachedServer::start().await;
+        let cache = Cache::from_url(&server.url()).unwrap();
+        let backend = memcached_backend(&server.url());
+        stored_extremes(&cache, &backend, "deep").await;
     });
 }
 
