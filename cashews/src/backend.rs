@@ -144,7 +144,7 @@ pub trait Backend: Send + Sync + 'static {
     /// `expire` applies only when the key is created. As Redis's `INCRBY`:
     /// a value that is not a decimal `i64` (no `+`, spaces or leading
     /// zeros), or a sum past `i64`, is an
-    /// [`ErrorKind::NotInteger`](crate::ErrorKind::NotInteger) error that
+    /// [`ErrorKind::NotInteger`] error that
     /// leaves the value unchanged.
     async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64>;
 
@@ -221,7 +221,7 @@ pub trait Backend: Send + Sync + 'static {
     /// server-side scripts should override it with one atomic round trip.
     /// The built-in backends take a `limit` of at most
     /// [`SLIDE_WINDOW_SLOTS`] and fail with
-    /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) above it.
+    /// [`ErrorKind::Unsupported`] above it.
     async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
         check_slots(limit)?;
         let slots: Vec<String> = (0..limit).map(|i| format!("{key}:{i}")).collect();

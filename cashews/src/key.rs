@@ -461,7 +461,7 @@ fn escape_separator(c: char, out: &mut KeyBuf) {
 /// `value` escaped as keys escape the values they write: `:` as `%3A`, `%`
 /// as `%25`. For keys and patterns written by hand that must meet the
 /// attributes' keys (escape a pattern's values with this, then with
-/// [`pattern::escape`](crate::pattern::escape)).
+/// [`pattern::escape`]).
 ///
 /// ```
 /// use cashews::key::escape;

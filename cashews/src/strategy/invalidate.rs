@@ -8,7 +8,7 @@
 //! call, written as an attribute.
 //!
 //! Values placed into patterns are escaped (see
-//! [`pattern::escape`](crate::pattern::escape)): a user named `*` deletes
+//! [`pattern::escape`]): a user named `*` deletes
 //! only their own keys.
 //!
 //! A pattern with no unescaped glob character (a call with no wildcard, a
@@ -52,8 +52,8 @@ pub struct Invalidation {
 
 impl Invalidation {
     /// Deletes the keys of `cache` matching `pattern`. Escape the values you
-    /// place in it with [`pattern::escape`](crate::pattern::escape) (first
-    /// with [`key::escape`](crate::key::escape) to meet the keys the
+    /// place in it with [`pattern::escape`] (first
+    /// with [`key::escape`] to meet the keys the
     /// attributes write).
     pub fn new(cache: &Cache, pattern: impl Into<String>) -> Self {
         Self {
