@@ -759,16 +759,7 @@ impl Cache {
         let ttl = ttl
             .into_ttl()?
             .ok_or_else(|| Error::new(ErrorKind::Ttl, "a lock needs a ttl, not None"))?;
-        if !self.enabled(Command::SetLock) {
-            return Ok(false);
-        }
-        let key = self.full_key(key);
-        let token = Bytes::copy_from_slice(token.as_bytes());
-        self.settle(
-            "set_lock",
-            &key,
-            self.backend().set_lock(&key, token, ttl).await,
-        )
+        self.request_lock(key, token, ttl).await.answer
     }
 
     /// Releases the lock `key` if `token` still owns it; whether it did.

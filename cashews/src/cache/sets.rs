@@ -29,12 +29,8 @@ impl Cache {
         let ttl = ttl
             .into_ttl()?
             .ok_or_else(|| Error::new(ErrorKind::Ttl, "a set needs a ttl, not None"))?;
-        if !self.enabled(Command::Set) {
-            return Ok(());
-        }
-        let key = self.full_key(key);
-        let answer = self.backend().set_add(&key, members, ttl).await;
-        self.settle("set_add", &key, answer)
+        let answer = self.set_add_outside_safe_mode(key, members, ttl).await;
+        self.settle("set_add", key, answer)
     }
 
     /// [`set_add`](Self::set_add) returning every failure, in safe mode
