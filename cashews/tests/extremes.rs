@@ -598,6 +598,14 @@ fn memcached_backend(url: &str) -> cashews::backend::MemcachedBackend {
     cashews::backend::MemcachedBackend::new(memcached).unwrap()
 }
 
+/// [`stored_extremes`] on a server: a cache of `url`, and `backend` to
+/// write raw bytes behind its back.
+#[cfg(any(feature = "redis", feature = "memcached"))]
+async fn stored_extremes_at(url: &str, backend: impl Backend) {
+    let cache = Cache::from_url(url).unwrap();
+    stored_extremes(&cache, &backend, "deep").await;
+}
+
 /// Runs `test` on a current-thread runtime of a thread with a 2 MiB stack.
 fn on_small_stack<F: Future<Output = ()>>(test: impl FnOnce() -> F + Send + 'static) {
     std::thread::Builder::new()
@@ -628,9 +636,7 @@ fn stored_extremes_on_memory() {
 fn stored_extremes_on_redis() {
     on_small_stack(|| async {
         let server = support::servers::RedisServer::start().await;
-        let cache = Cache::from_url(&server.url()).unwrap();
-        let backend = redis_backend(&server.url());
-        stored_extremes(&cache, &backend, "deep").await;
+        stored_extremes_at(&server.url(), redis_backend(&server.url())).await;
     });
 }
 
@@ -639,9 +645,7 @@ fn stored_extremes_on_redis() {
 fn stored_extremes_on_redis_cluster() {
     on_small_stack(|| async {
         let server = support::servers::RedisCluster::start().await;
-        let cache = Cache::from_url(&server.url()).unwrap();
-        let backend = redis_backend(&server.url());
-        stored_extremes(&cache, &backend, "deep").await;
+        stored_extremes_at(&server.url(), redis_backend(&server.url())).await;
     });
 }
 
@@ -650,9 +654,7 @@ fn stored_extremes_on_redis_cluster() {
 fn stored_extremes_on_memcached() {
     on_small_stack(|| async {
         let server = support::servers::MemcachedServer::start().await;
-        let cache = Cache::from_url(&server.url()).unwrap();
-        let backend = memcached_backend(&server.url());
-        stored_extremes(&cache, &backend, "deep").await;
+        stored_extremes_at(&server.url(), memcached_backend(&server.url())).await;
     });
 }
 

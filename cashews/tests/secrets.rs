@@ -9,12 +9,12 @@
 mod support;
 
 use std::error::Error as _;
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use cashews::{Cache, CacheBuilder, Settings};
 use proptest::prelude::*;
 use proptest::sample::select;
+use support::logs::capture_logs;
 
 const MARK: &str = "entinel";
 
@@ -61,29 +61,6 @@ fn sweep(url: &str) {
         Ok(b) => clean(&format!("the builder routing {url:?}"), &format!("{b:?}")),
         Err(e) => clean_error(url, &e),
     }
-}
-
-/// A log of everything `tracing` writes on this thread while the guard lives.
-fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    #[derive(Clone)]
-    struct Log(Arc<Mutex<Vec<u8>>>);
-    impl io::Write for Log {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let log = Log(Arc::default());
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (log.0, tracing::subscriber::set_default(subscriber))
 }
 
 fn logged(log: &Mutex<Vec<u8>>) -> String {

@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-/// Log lines written while the returned guard lives (this thread only).
+/// Log lines of every level written while the returned guard lives (this
+/// thread only).
 pub fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
     #[derive(Clone)]
     struct Sink(Arc<Mutex<Vec<u8>>>);
@@ -19,6 +20,7 @@ pub fn capture_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard
     let logs = Arc::new(Mutex::new(Vec::new()));
     let sink = Sink(logs.clone());
     let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
         .with_writer(move || sink.clone())
         .with_ansi(false)
         .finish();
