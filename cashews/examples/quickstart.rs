@@ -1,54 +1,130 @@
-//! `cargo run --example quickstart`: a decorated function on the default
-//! in-memory cache, its hits and misses, and a few commands.
+//! `cargo run --example quickstart`: a cached read in front of a stand-in
+//! database, and the invalidation that keeps it true after a write.
+//!
+//! The database counts its reads, so each line can say where an answer came
+//! from: a read that did not reach the database was a cache hit.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LazyLock, Mutex};
 
-use tokio::time::Instant;
+/// A stand-in for a real database: a table of user names that counts how
+/// often it was read.
+struct Database {
+    names: Mutex<HashMap<u64, String>>,
+    reads: AtomicUsize,
+}
 
-/// Pretends to be slow, as a database or an API would be.
+/// The error of a write to a user the database does not hold.
+#[derive(Debug)]
+struct NoSuchUser(u64);
+
+impl std::fmt::Display for NoSuchUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no user {}", self.0)
+    }
+}
+
+impl std::error::Error for NoSuchUser {}
+
+impl Database {
+    fn read(&self, id: u64) -> Option<String> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.names.lock().unwrap().get(&id).cloned()
+    }
+
+    fn write(&self, id: u64, name: &str) -> Result<(), NoSuchUser> {
+        let mut names = self.names.lock().unwrap();
+        let stored = names.get_mut(&id).ok_or(NoSuchUser(id))?;
+        *stored = name.to_owned();
+        Ok(())
+    }
+
+    fn reads(&self) -> usize {
+        self.reads.load(Ordering::Relaxed)
+    }
+}
+
+static DATABASE: LazyLock<Database> = LazyLock::new(|| Database {
+    names: Mutex::new(HashMap::from([(1, "Ada Lovelace".to_owned())])),
+    reads: AtomicUsize::new(0),
+});
+
+/// A user's name: from the cache when it holds `user:{id}`, else read from
+/// the database and stored for ten minutes.
 #[cashews::cache(ttl = "10m", key = "user:{id}")]
 async fn get_user(id: u64) -> Option<String> {
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    (id == 1).then(|| "Ada Lovelace".to_owned())
+    DATABASE.read(id)
 }
 
-/// Drops the user's cached entry once the rename has succeeded.
+/// Renames a user in the database; once that has succeeded, deletes the key
+/// that `get_user(id)` caches under, so the next read goes to the database.
 #[cashews::invalidate(get_user(id))]
-async fn rename(id: u64, name: &str) -> Result<(), std::io::Error> {
-    println!("  renaming user {id} to {name:?}");
-    Ok(())
+async fn rename_user(id: u64, name: &str) -> Result<(), NoSuchUser> {
+    DATABASE.write(id, name)
 }
 
-async fn timed(id: u64) {
-    let start = Instant::now();
-    let user = get_user(id).await;
-    println!("get_user({id}) = {user:?} in {:?}", start.elapsed());
+/// Calls `get_user(id)` and says whether the database was read for it.
+async fn read_user(out: &mut impl Write, id: u64) -> std::io::Result<()> {
+    let reads_before = DATABASE.reads();
+    let name = get_user(id).await;
+    let reads = DATABASE.reads();
+    let what = if reads > reads_before {
+        "miss: read from the database, now cached"
+    } else {
+        "hit: from the cache, no database read"
+    };
+    let call = format!("get_user({id}) -> {name:?}");
+    writeln!(out, "{call:<38}{what} (reads: {reads})")
+}
+
+/// The whole story, written to `out`.
+async fn tour(out: &mut impl Write) -> Result<(), Box<dyn std::error::Error>> {
+    // Without `cashews::setup(url)`, the attributes use an in-memory cache.
+    let cache = cashews::global();
+
+    read_user(out, 1).await?;
+    read_user(out, 1).await?;
+
+    let renamed = rename_user(1, "Ada King").await;
+    let what = if cache.exists("user:1").await? {
+        "the database changed, but user:1 is still cached"
+    } else {
+        "the database changed; #[invalidate] deleted user:1"
+    };
+    let call = format!("rename_user(1, \"Ada King\") -> {renamed:?}");
+    writeln!(out, "{call:<38}{what}")?;
+    renamed?;
+
+    read_user(out, 1).await?;
+    read_user(out, 1).await?;
+    Ok(())
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Without `cashews::setup(url)`, decorators use an in-memory `mem://` cache.
-    let cache = cashews::global();
+    tour(&mut std::io::stdout()).await
+}
 
-    timed(1).await; // miss: runs the function
-    timed(1).await; // hit: from the cache
-    timed(2).await; // miss: `None` is cached too
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    let mut keys = cache.scan("user:*").await?;
-    keys.sort();
-    println!("stored keys: {keys:?}");
-    println!("user:1 = {:?}", cache.get::<String>("user:1").await?);
-    println!("user:1 expires in {:?}", cache.get_expire("user:1").await?);
-
-    rename(1, "Ada King").await?;
-    println!(
-        "after rename, user:1 exists: {}",
-        cache.exists("user:1").await?
-    );
-    timed(1).await; // miss again
-
-    // The basic commands work on the same cache.
-    cache.set("visits", &41, 60).await?;
-    println!("visits = {}", cache.incr("visits", 1, None).await?);
-    Ok(())
+    #[tokio::test]
+    async fn the_tour_reads_the_database_on_misses_only_and_shows_the_rename() {
+        let mut out = Vec::new();
+        tour(&mut out).await.unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"get_user(1) -> Some("Ada Lovelace")   miss: read from the database, now cached (reads: 1)
+get_user(1) -> Some("Ada Lovelace")   hit: from the cache, no database read (reads: 1)
+rename_user(1, "Ada King") -> Ok(())  the database changed; #[invalidate] deleted user:1
+get_user(1) -> Some("Ada King")       miss: read from the database, now cached (reads: 2)
+get_user(1) -> Some("Ada King")       hit: from the cache, no database read (reads: 2)
+"#
+        );
+        assert_eq!(DATABASE.reads(), 2);
+        assert_eq!(DATABASE.read(1).as_deref(), Some("Ada King"));
+    }
 }
