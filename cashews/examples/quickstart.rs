@@ -115,14 +115,19 @@ mod tests {
     async fn the_tour_reads_the_database_on_misses_only_and_shows_the_rename() {
         let mut out = Vec::new();
         tour(&mut out).await.unwrap();
+        let printed = String::from_utf8(out).unwrap();
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            printed,
             r#"get_user(1) -> Some("Ada Lovelace")   miss: read from the database, now cached (reads: 1)
 get_user(1) -> Some("Ada Lovelace")   hit: from the cache, no database read (reads: 1)
 rename_user(1, "Ada King") -> Ok(())  the database changed; #[invalidate] deleted user:1
 get_user(1) -> Some("Ada King")       miss: read from the database, now cached (reads: 2)
 get_user(1) -> Some("Ada King")       hit: from the cache, no database read (reads: 2)
 "#
+        );
+        assert!(
+            include_str!("../../README.md").contains(&printed),
+            "the README shows other lines as the quickstart's output"
         );
         assert_eq!(DATABASE.reads(), 2);
         assert_eq!(DATABASE.read(1).as_deref(), Some("Ada King"));

@@ -11,6 +11,25 @@
 //! | `redis://host1:7000,host2:7001/?cluster=1` | a Redis Cluster, from seed nodes |
 //! | `memcached://host1:11211,host2:11211` | memcached, keys spread over the hosts |
 //!
+//! **`rediss://` sets process-wide state.** redis-rs makes its TLS
+//! connections with rustls's process-wide default crypto provider, so
+//! building a `rediss://` cache installs rustls's *ring* provider as that
+//! default when none is installed yet; one that is installed already is
+//! left alone. An application that wants another one (aws-lc-rs, or its
+//! own configuration) installs it, through its own `rustls` dependency,
+//! before it builds its first `rediss://` cache:
+//!
+//! ```
+//! # #[cfg(feature = "redis")] {
+//! // `rustls::crypto::aws_lc_rs::default_provider()` with rustls's
+//! // `aws_lc_rs` feature; an error means a provider was installed already.
+//! let _ = rustls::crypto::ring::default_provider().install_default();
+//! // Nothing connects yet: the first command does.
+//! let cache = cashews::Cache::from_url("rediss://cache.internal:6380")?;
+//! # }
+//! # Ok::<(), cashews::Error>(())
+//! ```
+//!
 //! Options every backend understands: `safe` (default on), `enable` (default
 //! on), `hash_key` (signing secret), `prefix`. `mem://` adds `size`,
 //! `check_interval` and `protected_size`; `redis://` adds `db`, `cluster`,
@@ -146,7 +165,9 @@ pub enum RedisAddress {
 pub struct RedisSettings {
     /// One node, or the seed nodes of a cluster.
     pub nodes: Vec<RedisAddress>,
-    /// TLS (`rediss://`).
+    /// TLS (`rediss://`). Building a backend with it installs rustls's ring
+    /// provider as the process-wide default when none is installed (see
+    /// [the module docs](crate::settings)).
     pub tls: bool,
     /// Treat `nodes` as seeds of a Redis Cluster.
     pub cluster: bool,

@@ -173,6 +173,10 @@ const SCAN_COUNT: usize = 500;
 impl RedisBackend {
     /// A backend for these settings. Nothing is connected yet: the first
     /// command connects, so this only fails on settings redis-rs rejects.
+    ///
+    /// With TLS, it installs rustls's ring provider as the process-wide
+    /// default crypto provider when none is installed: an application that
+    /// wants its own installs it first ([`settings`](crate::settings)).
     pub fn new(settings: &RedisSettings) -> Result<Self> {
         if settings.tls {
             // redis-rs builds its TLS config from the process-wide rustls
