@@ -253,7 +253,9 @@ mod tests {
             .err()
             .expect("no such program");
         assert!(
-            error.to_string().contains("`cashews-no-such-server` is not installed"),
+            error
+                .to_string()
+                .contains("`cashews-no-such-server` is not installed"),
             "{error}"
         );
     }

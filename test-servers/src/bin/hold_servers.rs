@@ -12,9 +12,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    let (redis, memcached) = rt.block_on(async {
-        (RedisServer::start().await, MemcachedServer::start().await)
-    });
+    let (redis, memcached) =
+        rt.block_on(async { (RedisServer::start().await, MemcachedServer::start().await) });
     let mut out = std::io::stdout().lock();
     writeln!(out, "redis {}\nmemcached {}", redis.port, memcached.port).expect("print the ports");
     out.flush().expect("print the ports");
