@@ -6,8 +6,8 @@
 //!
 //! Groups: `memory_hit`, `memory_miss`, `memory_per_entry`, `scaling`,
 //! `redis`, `memcached`, `stampede`, `invalidation`. The last four start
-//! their own `redis-server` and `memcached` (see `servers.rs`); without
-//! them, their rows are skipped with a note.
+//! their own `redis-server` and `memcached` (`cashews-test-servers`);
+//! without them, their rows are skipped with a note.
 
 mod footprint;
 mod invalidation;
@@ -16,9 +16,9 @@ mod memory;
 mod remote;
 mod report;
 mod scaling;
-mod servers;
 mod stampede;
 
+use cashews_test_servers::{MemcachedServer, RedisServer, StartError};
 use measure::Effort;
 use report::{Bound, Report, Rhs, Target};
 
@@ -78,43 +78,46 @@ fn main() {
 /// The rows against real servers, on a multi-thread runtime of both cores
 /// (the 64-task throughputs and the 1,000-caller stampedes need them).
 fn servers_rows(effort: Effort, quick: bool, run: &dyn Fn(&str) -> bool, report: &mut Report) {
-    let redis = if run("redis") || run("stampede") || run("invalidation") {
-        start(servers::redis, report)
-    } else {
-        None
-    };
-    let memcached = if run("memcached") {
-        start(servers::memcached, report)
-    } else {
-        None
-    };
-    // Declared after the servers so that it is dropped first: the clients'
-    // tasks end before their servers are killed.
+    // Declared before the runtime, so dropped after it: the clients' tasks
+    // end before their servers are killed.
+    let redis: Option<RedisServer>;
+    let memcached: Option<MemcachedServer>;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    redis = if run("redis") || run("stampede") || run("invalidation") {
+        noted(rt.block_on(RedisServer::try_start()), report)
+    } else {
+        None
+    };
+    memcached = if run("memcached") {
+        noted(rt.block_on(MemcachedServer::try_start()), report)
+    } else {
+        None
+    };
+    let redis_url = redis.as_ref().map(RedisServer::url);
     rt.block_on(async {
         if run("redis")
-            && let Some(server) = &redis
-            && let Err(e) = remote::redis(effort, server.url(), report).await
+            && let Some(url) = &redis_url
+            && let Err(e) = remote::redis(effort, url, report).await
         {
             report.note(format!("redis rows stopped: {e}"));
         }
         if let Some(server) = &memcached
-            && let Err(e) = remote::memcached(effort, server.url(), server.addr(), report).await
+            && let Err(e) = remote::memcached(effort, &server.url(), &server.addr(), report).await
         {
             report.note(format!("memcached rows stopped: {e}"));
         }
         if run("stampede") {
-            stampede::run(effort, redis.as_ref().map(servers::Server::url), report).await;
+            stampede::run(effort, redis_url.as_deref(), report).await;
         }
         // Last: it fills the server with a million keys (and clears it after).
         let keys = if quick { 1_000 } else { 1_000_000 };
         if run("invalidation")
-            && let Some(server) = &redis
-            && let Err(e) = invalidation::redis(effort, server.url(), keys, report).await
+            && let Some(url) = &redis_url
+            && let Err(e) = invalidation::redis(effort, url, keys, report).await
         {
             report.note(format!("invalidation rows stopped: {e}"));
         }
@@ -122,11 +125,8 @@ fn servers_rows(effort: Effort, quick: bool, run: &dyn Fn(&str) -> bool, report:
 }
 
 /// A server that cannot start is a note, never a failure of the run.
-fn start(
-    server: fn() -> Result<servers::Server, String>,
-    report: &mut Report,
-) -> Option<servers::Server> {
-    server()
+fn noted<S>(started: Result<S, StartError>, report: &mut Report) -> Option<S> {
+    started
         .map_err(|e| report.note(format!("{e}: its rows are skipped")))
         .ok()
 }

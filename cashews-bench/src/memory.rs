@@ -143,10 +143,8 @@ pub(crate) async fn hits(effort: Effort, report: &mut Report) {
             }),
         ),
     ];
-    // Three times the turns, each a third as long: this VM's speed drifts,
-    // and with 7 turns of 300,000 hits the decorated-to-cached ratio of
-    // one run ranged from 0.76 to 1.03 over five runs, while 200 turns of
-    // 100,000 put the pairs' median at 0.95 in the VM's fast spells.
+    // Three times the turns, each a third as long: the machine's speed
+    // drifts, and shorter turns put every peer in the same spells.
     let turns = Effort {
         iters: effort.iters / 3,
         reps: effort.reps * 3,

@@ -47,8 +47,7 @@ pub(crate) async fn threads(effort: Effort, report: &mut Report) {
         .await
         .unwrap();
     // One and two threads take turns, one window each, as the peers of the
-    // other rows do: measured one after the other, a change in this VM's
-    // speed between them once made two threads look 1.2× one.
+    // other rows do, so that a change in the machine's speed falls on both.
     let mut runs = [Vec::new(), Vec::new()];
     for _ in 0..effort.reps {
         for (threads, runs) in [1, 2].into_iter().zip(&mut runs) {

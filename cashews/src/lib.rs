@@ -24,7 +24,12 @@
 //! Safe mode (on by default) turns backend failures into empty answers (a
 //! miss, `false`, `0`), logged with `tracing` and counted in
 //! [`Cache::stats`]; with `safe=0` they come back as [`Error`]s.
-
+//!
+//! # Features
+//!
+#![doc = document_features::document_features!()]
+// docs.rs marks each item a feature gates with that feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Nothing a caller passes or a server replies may panic the library: no
 // unwrap, expect, indexing or panic!, but where an `allow` gives the reason.
 #![cfg_attr(

@@ -305,7 +305,7 @@ async fn rediss_verifies_the_server_and_speaks_tls() {
     std::fs::write(path("server.pem"), server_cert.pem()).unwrap();
     std::fs::write(path("server.key"), server_key.serialize_pem()).unwrap();
 
-    let tls_port = support::servers::free_port(false).to_string();
+    let tls_port = support::servers::free_port(false).unwrap().to_string();
     let server = RedisServer::start_with(&[
         "--tls-port",
         &tls_port,

@@ -19,9 +19,8 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// Requests in flight at once; more wait for a connection (within their timeout).
 const IN_FLIGHT: usize = 64;
-/// Connections kept open between requests: as many as can be in use, since
-/// keeping fewer made steady concurrent load close and reopen connections
-/// all the time (measured by the harness's 64-task memcached row).
+/// Connections kept open between requests: as many as can be in use, so
+/// that steady concurrent load reuses connections instead of reopening them.
 const IDLE: usize = IN_FLIGHT;
 
 /// A memcached server and its idle connections.
@@ -46,15 +45,11 @@ pub(super) struct Server {
 /// A connection and the timer that bounds its exchanges.
 ///
 /// The timer lives as long as the connection and is reset for each
-/// exchange, where a `tokio::time::timeout` per request would register a
-/// new one. tokio's time driver, parked with no timer left, is woken (a
-/// write to its eventfd, a thread switch) whenever a timer is registered:
-/// with one request at a time, each request's timer was registered after
-/// the previous one's was gone, and this added 4 µs to a 50 µs round trip
-/// (`cashews-bench`'s memcached latency went from 1.13× the raw client's to
-/// 1.05×). A pending timer reset to a later deadline needs no such wake,
-/// nor even a lock (tokio only moves its deadline). An idle connection's
-/// timer fires once, a spurious wake of the task that last used it.
+/// exchange, so an exchange registers no new timer: registering one wakes
+/// tokio's parked time driver (an eventfd write, a thread switch), while
+/// resetting a pending timer to a later deadline only moves its deadline.
+/// An idle connection's timer fires once, a spurious wake of the task that
+/// last used it.
 ///
 /// Both belong to the runtime the connection was opened on: once it shuts
 /// down, `runtime` says so and the connection is dropped unused.
