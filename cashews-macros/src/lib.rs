@@ -14,6 +14,7 @@ use strategies::Strategy;
 
 mod args;
 mod cache;
+mod companion;
 mod function;
 mod invalidate;
 mod strategies;

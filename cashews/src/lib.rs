@@ -60,7 +60,7 @@ pub mod __private;
 pub use backend::{Exist, Expiry};
 pub use cache::{Cache, CacheBuilder, CacheStats, LockGuard, global, set_global, setup};
 pub use error::{Error, ErrorKind, Result};
-pub use key::{KeyArg, KeyBuf};
+pub use key::{KeyArg, KeyBuf, KeyPart};
 pub use settings::{BackendSettings, Secret, Settings};
 pub use ttl::{IntoTtl, parse_ttl};
 
