@@ -70,7 +70,9 @@ impl Companion<'_> {
                         .params
                         .get(i)
                         .and_then(|p| p.name.clone())
-                        .unwrap_or_else(|| format_ident!("__cashews_arg_{i}", span = Span::mixed_site()));
+                        .unwrap_or_else(|| {
+                            format_ident!("__cashews_arg_{i}", span = Span::mixed_site())
+                        });
                     if *chooses {
                         inputs.push(quote!(#name: #key_part<#ty, #krate::key::ChoosesCache>));
                         given.extend(quote! {
@@ -142,7 +144,8 @@ fn mentions(tokens: TokenStream, name: &Ident) -> bool {
             TokenTree::Group(group) if mentions(group.stream(), name) => return true,
             _ => {}
         }
-        after_path_or_field = matches!(&tree, TokenTree::Punct(p) if p.as_char() == '.' || p.as_char() == ':');
+        after_path_or_field =
+            matches!(&tree, TokenTree::Punct(p) if p.as_char() == '.' || p.as_char() == ':');
     }
     false
 }

@@ -1,5 +1,5 @@
 //! The decorated function: its parameters, its return type, and the one
-//! rewrite both attributes share (the body moved into the strategy call).
+//! rewrite every attribute makes (the body moved into the strategy call).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -70,22 +70,20 @@ pub(crate) fn params(func: &ItemFn) -> Vec<Param> {
     func.sig
         .inputs
         .iter()
-        .map(|input| {
-            match input {
-                FnArg::Receiver(r) => Param {
-                    name: Some(syn::Ident::new("self", r.self_token.span)),
-                    receiver: true,
-                    span: r.span(),
+        .map(|input| match input {
+            FnArg::Receiver(r) => Param {
+                name: Some(syn::Ident::new("self", r.self_token.span)),
+                receiver: true,
+                span: r.span(),
+            },
+            FnArg::Typed(t) => Param {
+                name: match &*t.pat {
+                    Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.clone()),
+                    _ => None,
                 },
-                FnArg::Typed(t) => Param {
-                    name: match &*t.pat {
-                        Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.clone()),
-                        _ => None,
-                    },
-                    receiver: false,
-                    span: t.pat.span(),
-                },
-            }
+                receiver: false,
+                span: t.pat.span(),
+            },
         })
         .collect()
 }

@@ -151,12 +151,7 @@ impl Template {
 
     /// [`write`](Self::write), with the open parameters of `parts` (those
     /// given as a `KeyPart`) written as their value or a wildcard.
-    fn write_with(
-        &self,
-        w: &Ident,
-        text: &str,
-        parts: Option<&Parts<'_>>,
-    ) -> (TokenStream, usize) {
+    fn write_with(&self, w: &Ident, text: &str, parts: Option<&Parts<'_>>) -> (TokenStream, usize) {
         let span = self.lit.span();
         let text = Ident::new(text, Span::mixed_site());
         let mut out = TokenStream::new();
@@ -358,7 +353,13 @@ impl Key {
                 fn_name,
                 generics,
                 params: count,
-            } => write_default(w, fn_name, generics, params.get(..*count).unwrap_or(params), parts),
+            } => write_default(
+                w,
+                fn_name,
+                generics,
+                params.get(..*count).unwrap_or(params),
+                parts,
+            ),
         }
     }
 }
@@ -519,9 +520,7 @@ mod tests {
         );
         let params = crate::function::params(&func);
         let t = Template::parse(LitStr::new("{r#type}", Span::call_site()), &params).unwrap();
-        let out = t
-            .write(&Ident::new("w", Span::call_site()), "text")
-            .0;
+        let out = t.write(&Ident::new("w", Span::call_site()), "text").0;
         assert!(out.to_string().contains("& r#type"), "{out}");
     }
 

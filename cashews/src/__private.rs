@@ -5,8 +5,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-pub use crate::key::{KeyBuf, KeyWriter};
 use crate::key::Any;
+pub use crate::key::{KeyBuf, KeyWriter};
 use crate::strategy::simple::{Outcome, StoreAll, StoreOk};
 use crate::ttl::IntoTtl;
 

@@ -248,7 +248,6 @@ fn written<A: KeyArg + ?Sized>(value: &A) -> KeyBuf {
     text
 }
 
-
 /// One argument given to a cached function's companion
 /// (`<name>_cache_key`, see [`cache`](crate::cache)): a value, written as
 /// the cached call writes it, or any value, written as `*`.
@@ -475,7 +474,13 @@ mod tests {
         w.wildcard();
         w.named(":c:", &7u32);
         assert_eq!(out, r"m::f\*:a:x\*%3A:b:*:c:7");
-        assert!(pattern::glob_match(out.as_str(), "m::f*:a:x*%3A:b:anything:c:7"));
-        assert!(!pattern::glob_match(out.as_str(), "m::fg:a:x*%3A:b:anything:c:7"));
+        assert!(pattern::glob_match(
+            out.as_str(),
+            "m::f*:a:x*%3A:b:anything:c:7"
+        ));
+        assert!(!pattern::glob_match(
+            out.as_str(),
+            "m::fg:a:x*%3A:b:anything:c:7"
+        ));
     }
 }

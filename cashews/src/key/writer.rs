@@ -3,7 +3,9 @@
 
 use std::fmt::{self, Write};
 
-use super::escape::{escape_glob, escape_separator, escape_tail, has_separator, is_glob, is_separator};
+use super::escape::{
+    escape_glob, escape_separator, escape_tail, has_separator, is_glob, is_separator,
+};
 use super::{KeyArg, KeyBuf, hash, written};
 use crate::pattern;
 
