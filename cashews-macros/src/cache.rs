@@ -152,10 +152,8 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         cache: options.common.cache.as_ref(),
         prefix: prefix.as_deref(),
         key: &key,
-    }
-    .expand();
-    let func = function::with_body(&func, body);
-    Ok(quote!(#func #companion))
+    };
+    Ok(companion.function_and_companion(body))
 }
 
 /// A local of the generated code, invisible to the user's code.

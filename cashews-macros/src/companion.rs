@@ -29,12 +29,20 @@ pub(crate) struct Companion<'a> {
 }
 
 impl Companion<'_> {
+    /// The decorated function with its body replaced by `body`, followed by
+    /// its companion.
+    pub(crate) fn function_and_companion(&self, body: TokenStream) -> TokenStream {
+        let func = crate::function::with_body(self.func, body);
+        let companion = self.expand();
+        quote!(#func #companion)
+    }
+
     /// The companion function.
     ///
     /// A parameter that the `cache` expression reads is a `KeyPart` whose
     /// wildcard type has no values: it is always given, as the cache
     /// cannot be chosen otherwise.
-    pub(crate) fn expand(&self) -> TokenStream {
+    fn expand(&self) -> TokenStream {
         let krate = self.krate;
         let func = self.func;
         let key_part = quote!(#krate::KeyPart);

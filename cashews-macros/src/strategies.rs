@@ -431,10 +431,8 @@ pub(crate) fn expand(
         cache: options.common.cache.as_ref(),
         prefix: prefix.as_deref(),
         key: &key,
-    }
-    .expand();
-    let func = function::with_body(&func, body);
-    Ok(quote!(#func #companion))
+    };
+    Ok(companion.function_and_companion(body))
 }
 
 /// The `tags = ["user:{id}", ...]` templates: a local per tag, written
