@@ -5,8 +5,9 @@ use quote::{quote, quote_spanned};
 use syn::{Expr, Ident, ItemFn, Lit, LitBool, LitStr};
 
 use crate::args::{self, Arg};
+use crate::companion::Companion;
 use crate::function;
-use crate::template::{self, Template};
+use crate::template::{self, Key};
 
 const OPTIONS: &str = "ttl, key, prefix, cache, condition, protected, crate";
 
@@ -100,10 +101,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     let ret = function::return_type(&func)?;
 
     let w = Ident::new("__cashews_key", Span::mixed_site());
-    let key = match options.common.key {
-        Some(lit) => Template::parse_key(lit, &params)?.write(&w, "text", &params),
-        None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
-    };
+    let key = Key::new(options.common.key.as_ref(), &func, &params)?;
 
     let cache = ident("__cashews_cache");
     let returns = ident("__cashews_returns");
@@ -126,17 +124,16 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     }
     let block = &func.block;
     let prefix = options.common.prefix.as_ref().map(LitStr::value);
-    let key = template::key_statements(
+    let key_statements = template::key_statements(
         &quote!(#krate::__private),
-        &cache,
         &w,
         prefix.as_deref(),
-        key,
+        key.write(&w, &params, None),
     );
     let mode_statement = function::mode_statement(&quote!(#krate::__private), &mode, &returns);
     let body = quote! {
         let #cache: &#krate::Cache = &(#cache_expr);
-        #key
+        #key_statements
         let #returns = #krate::__private::Returns::<#ret>::new();
         #mode_statement
         #krate::strategy::simple::cache(
@@ -148,7 +145,15 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         )
         .await
     };
-    Ok(function::with_body(&func, body))
+    let companion = Companion {
+        krate: &krate,
+        func: &func,
+        params: &params,
+        cache: options.common.cache.as_ref(),
+        prefix: prefix.as_deref(),
+        key: &key,
+    };
+    Ok(companion.function_and_companion(body))
 }
 
 /// A local of the generated code, invisible to the user's code.

@@ -1,5 +1,5 @@
 //! The decorated function: its parameters, its return type, and the one
-//! rewrite both attributes share (the body moved into the strategy call).
+//! rewrite every attribute makes (the body moved into the strategy call).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
@@ -59,8 +59,6 @@ fn dump(attribute: &str, name: &str, out: &TokenStream) {
 
 /// A parameter of the decorated function.
 pub(crate) struct Param {
-    /// Its position, counting `self`: the index wildcards use.
-    pub(crate) index: u32,
     /// Its name; `None` for a pattern (`(a, b): (u8, u8)`, `_`).
     pub(crate) name: Option<syn::Ident>,
     pub(crate) receiver: bool,
@@ -72,26 +70,20 @@ pub(crate) fn params(func: &ItemFn) -> Vec<Param> {
     func.sig
         .inputs
         .iter()
-        .enumerate()
-        .map(|(i, input)| {
-            let index = i as u32;
-            match input {
-                FnArg::Receiver(r) => Param {
-                    index,
-                    name: Some(syn::Ident::new("self", r.self_token.span)),
-                    receiver: true,
-                    span: r.span(),
+        .map(|input| match input {
+            FnArg::Receiver(r) => Param {
+                name: Some(syn::Ident::new("self", r.self_token.span)),
+                receiver: true,
+                span: r.span(),
+            },
+            FnArg::Typed(t) => Param {
+                name: match &*t.pat {
+                    Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.clone()),
+                    _ => None,
                 },
-                FnArg::Typed(t) => Param {
-                    index,
-                    name: match &*t.pat {
-                        Pat::Ident(p) if p.subpat.is_none() => Some(p.ident.clone()),
-                        _ => None,
-                    },
-                    receiver: false,
-                    span: t.pat.span(),
-                },
-            }
+                receiver: false,
+                span: t.pat.span(),
+            },
         })
         .collect()
 }

@@ -8,13 +8,15 @@ use syn::{Expr, ItemFn, Lit, LitStr};
 
 use crate::args::{self, Arg};
 use crate::cache::ident;
+use crate::companion;
 use crate::function;
 use crate::template::Template;
 
 enum Target {
     /// `"user:{user.id}:*"`
     Pattern(LitStr),
-    /// `get_user(user.id, _)`: a call of a cached function, `_` for any value.
+    /// `get_user(user.id, _)`: a call of a cached function, `_` for any
+    /// value: a call of its companion.
     Call(Expr),
 }
 
@@ -68,9 +70,9 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     for target in targets {
         built.push(match target {
             Target::Pattern(lit) => {
-                let (write, capacity) = Template::parse(lit, &params)?.write(&w, "glob", &params);
+                let (write, capacity) = Template::parse(lit, &params)?.write(&w, "glob");
                 quote! {
-                    ::core::result::Result::Ok(#krate::strategy::invalidate::Invalidation::new(
+                    #krate::strategy::invalidate::Invalidation::new(
                         &(#cache_expr),
                         {
                             let mut #buf = #krate::__private::KeyBuf::with_capacity(#capacity);
@@ -78,15 +80,10 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
                             #write
                             #buf.into_string()
                         },
-                    ))
+                    )
                 }
             }
-            Target::Call(call) => {
-                let (call, wildcards) = with_wildcards(&krate, call);
-                quote! {
-                    #krate::strategy::invalidate::Invalidation::of_call(#call, &[#(#wildcards),*])
-                }
-            }
+            Target::Call(call) => companion_call(&krate, call)?,
         });
     }
 
@@ -107,23 +104,51 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     Ok(function::with_body(&func, body))
 }
 
-/// Replaces each `_` argument of the call by a placeholder value and
-/// returns the indices of those parameters (`self` counted, as the cached
-/// function's key writer counts them).
-fn with_wildcards(krate: &TokenStream, mut call: Expr) -> (Expr, Vec<usize>) {
-    let (args, offset) = match &mut call {
-        Expr::Call(c) => (&mut c.args, 0),
-        Expr::MethodCall(m) => (&mut m.args, 1),
-        _ => unreachable!("only calls are targets"),
-    };
-    let mut wildcards = Vec::new();
-    for (i, arg) in args.iter_mut().enumerate() {
-        if let Expr::Infer(infer) = arg {
-            let span = infer.span();
-            let krate = function::respan(krate, span);
-            *arg = syn::parse_quote_spanned!(span=> #krate::__private::wildcard());
-            wildcards.push(i + offset);
+/// The call of the target's companion: `get_user(id, _)` becomes
+/// `get_user_cache_key(KeyPart::Value(id), KeyPart::Wildcard(…))`, and
+/// `self.page(_)` becomes `self.page_cache_key(…)`. A first argument
+/// `self` of a path call (`Self::page(self, _)`) is the receiver, passed as
+/// it is. A target that is not `#[cashews::cache]`d has no companion: the
+/// compiler reports it at the function's name.
+fn companion_call(krate: &TokenStream, mut call: Expr) -> syn::Result<TokenStream> {
+    // The receiver of a path call is not an argument of the key.
+    let (args, receiver) = match &mut call {
+        Expr::Call(c) => {
+            let Expr::Path(path) = &mut *c.func else {
+                return Err(syn::Error::new_spanned(
+                    &c.func,
+                    "name the cached function by its path: `get_user(id, _)`, \
+                     `Self::page(self, _)`, or call it as a method: `self.page(_)`",
+                ));
+            };
+            let Some(last) = path.path.segments.last_mut() else {
+                return Err(syn::Error::new_spanned(path, USAGE));
+            };
+            last.ident = companion::name(&last.ident);
+            let receiver = c.args.first().is_some_and(is_self);
+            (&mut c.args, usize::from(receiver))
         }
+        Expr::MethodCall(m) => {
+            m.method = companion::name(&m.method);
+            (&mut m.args, 0)
+        }
+        other => return Err(syn::Error::new_spanned(other, USAGE)),
+    };
+    for arg in args.iter_mut().skip(receiver) {
+        let span = arg.span();
+        let krate = function::respan(krate, span);
+        *arg = if let Expr::Infer(_) = arg {
+            syn::parse_quote_spanned!(span=>
+                #krate::KeyPart::Wildcard(#krate::__private::wildcard())
+            )
+        } else {
+            syn::parse_quote_spanned!(span=> #krate::KeyPart::Value(#arg))
+        };
     }
-    (call, wildcards)
+    Ok(quote!(#call))
+}
+
+/// Whether `expr` is `self`.
+fn is_self(expr: &Expr) -> bool {
+    matches!(expr, Expr::Path(p) if p.qself.is_none() && p.path.is_ident("self"))
 }

@@ -1,12 +1,15 @@
-//! The attribute macros of [cashews](https://docs.rs/cashews): use them as
-//! `#[cashews::cache]` and `#[cashews::invalidate]`; they are documented
-//! there.
+//! The attribute macros of [cashews](https://docs.rs/cashews): use them
+//! through that crate (`#[cashews::cache]`, `#[cashews::invalidate]`, and
+//! one per strategy: `#[cashews::locked]`, …); they are documented there.
 //!
 //! Each attribute is thin: it parses its options, checks the key template
 //! against the function's parameters, and rewrites the body into one call
 //! of a strategy function of `cashews` that code without macros can call
-//! too. Errors point at the offending token. Set `CASHEWS_MACRO_DEBUG=1`
-//! (or to a function's name) while building to print the expansions.
+//! too. Every caching attribute also defines the function's companion,
+//! `<name>_cache_key` (its cache and the key of a call, `companion.rs`),
+//! which `#[cashews::invalidate]` calls. Errors point at the offending
+//! token. Set `CASHEWS_MACRO_DEBUG=1` (or to a function's name) while
+//! building to print the expansions.
 
 use proc_macro::TokenStream;
 
@@ -14,6 +17,7 @@ use strategies::Strategy;
 
 mod args;
 mod cache;
+mod companion;
 mod function;
 mod invalidate;
 mod strategies;

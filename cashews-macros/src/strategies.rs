@@ -14,8 +14,9 @@ use syn::{Expr, Ident, ItemFn, Lit};
 
 use crate::args::{self, Arg};
 use crate::cache::ident;
+use crate::companion::Companion;
 use crate::function;
-use crate::template::{self, Template};
+use crate::template::{self, Key, Template};
 
 /// One strategy attribute.
 #[derive(Clone, Copy)]
@@ -217,15 +218,13 @@ pub(crate) fn expand(
         (None, _) => None,
     };
     let key = match &options.common.key {
-        Some(lit) => Template::parse_key(lit.clone(), &params)?.write(&w, "text", &params),
         None if matches!(strategy, Strategy::CircuitBreaker) => {
             // One breaker per function: its path only, not its arguments.
             // `self` comes first when there is one.
             let receiver = usize::from(params.first().is_some_and(|p| p.receiver));
-            let generics = syn::Generics::default();
-            template::write_default(&w, &func.sig.ident, &generics, &params[..receiver])?
+            Key::default_of(&func, syn::Generics::default(), &params, receiver)?
         }
-        None => template::write_default(&w, &func.sig.ident, &func.sig.generics, &params)?,
+        template => Key::new(template.as_ref(), &func, &params)?,
     };
 
     let cache = ident("__cashews_cache");
@@ -417,19 +416,27 @@ pub(crate) fn expand(
         }
     };
 
-    let key = template::key_statements(&p, &cache, &w, prefix.as_deref(), key);
+    let key_statements =
+        template::key_statements(&p, &w, prefix.as_deref(), key.write(&w, &params, None));
     let body = quote! {
         let #cache: &#krate::Cache = &(#cache_expr);
-        #key
+        #key_statements
         let #returns = #p::Returns::<#ret>::new();
         #call
     };
-    Ok(function::with_body(&func, body))
+    let companion = Companion {
+        krate: &krate,
+        func: &func,
+        params: &params,
+        cache: options.common.cache.as_ref(),
+        prefix: prefix.as_deref(),
+        key: &key,
+    };
+    Ok(companion.function_and_companion(body))
 }
 
 /// The `tags = ["user:{id}", ...]` templates: a local per tag, written
-/// after the key (so that an invalidation probe, which stops at the key,
-/// never reaches them).
+/// after the key.
 fn tags(
     options: &Options,
     params: &[function::Param],
@@ -447,7 +454,7 @@ fn tags(
     let (mut names, mut out) = (Vec::new(), TokenStream::new());
     for (i, element) in array.elems.iter().enumerate() {
         let lit = args::lit_str(name, element.clone(), "a key template like \"user:{id}\"")?;
-        let (write, capacity) = Template::parse_key(lit, params)?.write(&w, "text", params);
+        let (write, capacity) = Template::parse_key(lit, params)?.write(&w, "text");
         let tag = ident(&format!("__cashews_tag_{i}"));
         out.extend(quote! {
             let #tag = {

@@ -1,10 +1,12 @@
 //! Key templates (`"user:{id}:{token:hash}"`) and the default key: parsed
 //! and checked against the parameters here, written at run time by
-//! `cashews::__private::KeyWriter`, the one key writer every attribute uses.
+//! `cashews::__private::KeyWriter`, the one key writer every attribute uses:
+//! the same statements write a cached call's key and, with some values left
+//! open, the key pattern of its companion (`companion.rs`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
-use syn::{Generics, Ident, LitStr};
+use syn::{Generics, Ident, ItemFn, LitStr};
 
 use crate::function::Param;
 
@@ -43,6 +45,8 @@ enum Segment {
     Value {
         /// Index into the parameters.
         param: usize,
+        /// That parameter's name.
+        root: Ident,
         /// `.field` / `.0` accesses after the parameter.
         fields: Vec<Field>,
         filter: Filter,
@@ -141,7 +145,13 @@ impl Template {
     /// Statements writing the template with the writer `w`; `text` is the
     /// writer's method for the template's own text (`text` for keys, `glob`
     /// for patterns). Returns them and a capacity hint.
-    pub(crate) fn write(&self, w: &Ident, text: &str, params: &[Param]) -> (TokenStream, usize) {
+    pub(crate) fn write(&self, w: &Ident, text: &str) -> (TokenStream, usize) {
+        self.write_with(w, text, None)
+    }
+
+    /// [`write`](Self::write), with the open parameters of `parts` (those
+    /// given as a `KeyPart`) written as their value or a wildcard.
+    fn write_with(&self, w: &Ident, text: &str, parts: Option<&Parts<'_>>) -> (TokenStream, usize) {
         let span = self.lit.span();
         let text = Ident::new(text, Span::mixed_site());
         let mut out = TokenStream::new();
@@ -154,40 +164,56 @@ impl Template {
                 }
                 Segment::Value {
                     param,
+                    root,
                     fields,
                     filter,
                     ..
                 } => {
                     capacity += 16;
-                    let p = &params[*param];
-                    let index = p.index;
-                    let root = p.name.as_ref().expect("templates name named parameters");
                     // Respanned rather than rebuilt from text: `Ident::new`
                     // panics on a raw identifier (`r#type`).
                     let mut root = root.clone();
                     root.set_span(span);
-                    let fields = fields.iter().map(|f| match f {
-                        Field::Index(index) => {
-                            let i = syn::Index {
-                                index: *index,
-                                span,
-                            };
-                            quote_spanned!(span=> .#i)
+                    let fields: TokenStream = fields
+                        .iter()
+                        .map(|f| match f {
+                            Field::Index(index) => {
+                                let i = syn::Index {
+                                    index: *index,
+                                    span,
+                                };
+                                quote_spanned!(span=> .#i)
+                            }
+                            Field::Name(name) => {
+                                let mut f = name.clone();
+                                f.set_span(span);
+                                quote_spanned!(span=> .#f)
+                            }
+                        })
+                        .collect();
+                    let write = |value: TokenStream| match filter {
+                        Filter::None => quote_spanned!(span=> #w.arg(&#value);),
+                        Filter::Len => quote_spanned!(span=> #w.arg(&#value.len());),
+                        Filter::Hash => quote_spanned!(span=> #w.hash(&#value);),
+                        Filter::Lower => quote_spanned!(span=> #w.lower(&#value);),
+                        Filter::Upper => quote_spanned!(span=> #w.upper(&#value);),
+                        Filter::Display => quote_spanned!(span=> #w.display(&#value);),
+                    };
+                    out.extend(match parts {
+                        Some(parts) if parts.is_open(*param) => {
+                            let key_part = parts.key_part;
+                            // `(*root)` is the value as the cached call sees
+                            // it, so the same mistakes give the same errors.
+                            let write = write(quote_spanned!(span=> (*#root) #fields));
+                            quote_spanned! {span=>
+                                if let #key_part::Value(#root) = &#root {
+                                    #write
+                                } else {
+                                    #w.wildcard();
+                                }
+                            }
                         }
-                        Field::Name(name) => {
-                            let mut f = name.clone();
-                            f.set_span(span);
-                            quote_spanned!(span=> .#f)
-                        }
-                    });
-                    let value = quote_spanned!(span=> #root #(#fields)*);
-                    out.extend(match filter {
-                        Filter::None => quote_spanned!(span=> #w.arg(#index, &#value);),
-                        Filter::Len => quote_spanned!(span=> #w.arg(#index, &#value.len());),
-                        Filter::Hash => quote_spanned!(span=> #w.hash(#index, &#value);),
-                        Filter::Lower => quote_spanned!(span=> #w.lower(#index, &#value);),
-                        Filter::Upper => quote_spanned!(span=> #w.upper(#index, &#value);),
-                        Filter::Display => quote_spanned!(span=> #w.display(#index, &#value);),
+                        _ => write(quote_spanned!(span=> #root #fields)),
                     });
                 }
             }
@@ -213,9 +239,10 @@ fn parse_value(inner: &str, params: &[Param]) -> Result<Segment, String> {
             "`{{{inner}}}` names no parameter; write `{{name}}` (write `{{{{` for a literal `{{`)"
         ));
     }
-    let param = params
+    let (param, root) = params
         .iter()
-        .position(|p| p.name.as_ref().is_some_and(|n| n == root))
+        .enumerate()
+        .find_map(|(i, p)| p.name.as_ref().filter(|n| *n == root).map(|n| (i, n.clone())))
         .ok_or_else(|| {
             let names: Vec<String> = params
                 .iter()
@@ -242,21 +269,109 @@ fn parse_value(inner: &str, params: &[Param]) -> Result<Segment, String> {
     }
     Ok(Segment::Value {
         param,
+        root,
         fields,
         filter,
         raw: inner.to_owned(),
     })
 }
 
-/// Statements writing the default key: the function's path (for a method,
-/// the `Self` type's), its type parameters, then `:name:value` for each
-/// parameter but `self`. Errors for a parameter without a name.
-pub(crate) fn write_default(
+/// A caching attribute's key: a template, or the default key.
+pub(crate) enum Key {
+    Template(Template),
+    /// The function's path (for a method, the `Self` type's), its type
+    /// parameters, then `:name:value` for each parameter but `self`, of the
+    /// first `params` parameters.
+    Default {
+        fn_name: Ident,
+        generics: Generics,
+        params: usize,
+    },
+}
+
+/// The companion's parameters: which are `KeyPart`s (`open`, by index) and
+/// the path of `KeyPart`.
+pub(crate) struct Parts<'a> {
+    pub(crate) key_part: &'a TokenStream,
+    pub(crate) open: &'a [bool],
+}
+
+impl Parts<'_> {
+    fn is_open(&self, param: usize) -> bool {
+        self.open.get(param).copied().unwrap_or(false)
+    }
+}
+
+impl Key {
+    /// The key of `template`, or the default key of every parameter.
+    pub(crate) fn new(
+        template: Option<&LitStr>,
+        func: &ItemFn,
+        params: &[Param],
+    ) -> syn::Result<Self> {
+        match template {
+            Some(lit) => Ok(Self::Template(Template::parse_key(lit.clone(), params)?)),
+            None => Self::default_of(func, func.sig.generics.clone(), params, params.len()),
+        }
+    }
+
+    /// The default key of the function's first `count` parameters, with
+    /// `generics`. Errors for a parameter without a name.
+    pub(crate) fn default_of(
+        func: &ItemFn,
+        generics: Generics,
+        params: &[Param],
+        count: usize,
+    ) -> syn::Result<Self> {
+        for p in params.iter().take(count).filter(|p| !p.receiver) {
+            if p.name.is_none() {
+                return Err(syn::Error::new(
+                    p.span,
+                    "a parameter without a name cannot be part of the default key: \
+                     give it a name, or give the attribute a `key` template",
+                ));
+            }
+        }
+        Ok(Self::Default {
+            fn_name: func.sig.ident.clone(),
+            generics,
+            params: count,
+        })
+    }
+
+    /// Statements writing the key with the writer `w`, and a capacity hint;
+    /// `parts` for the companion.
+    pub(crate) fn write(
+        &self,
+        w: &Ident,
+        params: &[Param],
+        parts: Option<&Parts<'_>>,
+    ) -> (TokenStream, usize) {
+        match self {
+            Self::Template(template) => template.write_with(w, "text", parts),
+            Self::Default {
+                fn_name,
+                generics,
+                params: count,
+            } => write_default(
+                w,
+                fn_name,
+                generics,
+                params.get(..*count).unwrap_or(params),
+                parts,
+            ),
+        }
+    }
+}
+
+/// Statements writing the default key (see [`Key::Default`]).
+fn write_default(
     w: &Ident,
     fn_name: &Ident,
     generics: &Generics,
     params: &[Param],
-) -> syn::Result<(TokenStream, usize)> {
+    parts: Option<&Parts<'_>>,
+) -> (TokenStream, usize) {
     let name = fn_name.to_string();
     let mut out = if params.iter().any(|p| p.receiver) {
         let tail = format!("::{name}");
@@ -284,7 +399,7 @@ pub(crate) fn write_default(
                 let ident = &c.ident;
                 out.extend(quote! {
                     #w.text(#sep);
-                    #w.arg(u32::MAX, &#ident);
+                    #w.arg(&#ident);
                 });
             }
             syn::GenericParam::Lifetime(_) => continue,
@@ -294,21 +409,31 @@ pub(crate) fn write_default(
     if !first {
         out.extend(quote!(#w.text(">");));
     }
-    for p in params.iter().filter(|p| !p.receiver) {
+    for (i, p) in params.iter().enumerate().filter(|(_, p)| !p.receiver) {
         let Some(ident) = &p.name else {
-            return Err(syn::Error::new(
-                p.span,
-                "a parameter without a name cannot be part of the default key: \
-                 give it a name, or give the attribute a `key` template",
-            ));
+            continue;
         };
         let label = format!(":{}:", ident.to_string().trim_start_matches("r#"));
-        let index = p.index;
         capacity += label.len() + 16;
         let arg = format_ident!("{}", ident, span = ident.span());
-        out.extend(quote_spanned!(ident.span()=> #w.named(#index, #label, &#arg);));
+        out.extend(match parts {
+            Some(parts) if parts.is_open(i) => {
+                let key_part = parts.key_part;
+                // `&*arg` is the value as the cached call sees it, so the
+                // same mistakes give the same errors.
+                quote_spanned! {ident.span()=>
+                    if let #key_part::Value(#arg) = &#arg {
+                        #w.named(#label, &*#arg);
+                    } else {
+                        #w.text(#label);
+                        #w.wildcard();
+                    }
+                }
+            }
+            _ => quote_spanned!(ident.span()=> #w.named(#label, &#arg);),
+        });
     }
-    Ok((out, capacity))
+    (out, capacity)
 }
 
 /// The statements every caching attribute starts with: build the call's
@@ -317,11 +442,31 @@ pub(crate) fn write_default(
 /// rebind `w` to the finished key. `p` is the path of `__private`.
 pub(crate) fn key_statements(
     p: &TokenStream,
-    cache: &Ident,
     w: &Ident,
     prefix: Option<&str>,
     (key, key_capacity): (TokenStream, usize),
 ) -> TokenStream {
+    let (write, capacity) = with_prefix(w, prefix, key, key_capacity);
+    // The key is written where it stays (a local of the call's future) and
+    // then only borrowed: see `KeyWriter`.
+    let buf = Ident::new("__cashews_key_buf", Span::mixed_site());
+    quote! {
+        let mut #buf = #p::KeyBuf::with_capacity(#capacity);
+        {
+            let mut #w = #p::KeyWriter::new(&mut #buf);
+            #write
+        }
+        let #w: &str = &#buf;
+    }
+}
+
+/// `prefix:` (as template text) then `key`, and their capacity.
+pub(crate) fn with_prefix(
+    w: &Ident,
+    prefix: Option<&str>,
+    key: TokenStream,
+    key_capacity: usize,
+) -> (TokenStream, usize) {
     let (mut write, mut capacity) = (TokenStream::new(), key_capacity);
     if let Some(prefix) = prefix {
         let text = format!("{prefix}:");
@@ -329,21 +474,7 @@ pub(crate) fn key_statements(
         write.extend(quote!(#w.text(#text);));
     }
     write.extend(key);
-    // The key is written where it stays (a local of the call's future) and
-    // then only borrowed: see `KeyWriter`.
-    let buf = Ident::new("__cashews_key_buf", Span::mixed_site());
-    quote! {
-        let mut #buf = #p::KeyBuf::with_capacity(#capacity);
-        if !{
-            let mut #w = #p::KeyWriter::new(&mut #buf);
-            #write
-            #w.finish(#cache)
-        } {
-            // Probed by `invalidate_func`: the call must not run.
-            ::core::future::pending::<()>().await;
-        }
-        let #w: &str = &#buf;
-    }
+    (write, capacity)
 }
 
 #[cfg(test)]
@@ -365,33 +496,31 @@ mod tests {
     fn written(template: &str) -> String {
         let t = parse(template).unwrap();
         let w = Ident::new("w", Span::call_site());
-        t.write(&w, "text", &params()).0.to_string()
+        t.write(&w, "text").0.to_string()
     }
 
     #[test]
     fn values_fields_and_filters_become_writer_calls() {
         let out = written("user:{id}:{user.name:lower}:{self.tenant}:{user.0:hash}");
         assert!(out.contains(r#"w . text ("user:")"#), "{out}");
-        assert!(out.contains("w . arg (1u32 , & id)"), "{out}");
-        assert!(out.contains("w . lower (2u32 , & user . name)"), "{out}");
-        assert!(out.contains("w . arg (0u32 , & self . tenant)"), "{out}");
-        assert!(out.contains("w . hash (2u32 , & user . 0)"), "{out}");
-        assert!(written("{id:len}").contains("w . arg (1u32 , & id . len ())"));
+        assert!(out.contains("w . arg (& id)"), "{out}");
+        assert!(out.contains("w . lower (& user . name)"), "{out}");
+        assert!(out.contains("w . arg (& self . tenant)"), "{out}");
+        assert!(out.contains("w . hash (& user . 0)"), "{out}");
+        assert!(written("{id:len}").contains("w . arg (& id . len ())"));
     }
 
     /// Found by the key_template fuzz target: these panicked the macro.
     #[test]
     fn raw_identifiers_are_fields_and_parameters() {
         let out = written("{user.r#type}");
-        assert!(out.contains("w . arg (2u32 , & user . r#type)"), "{out}");
+        assert!(out.contains("w . arg (& user . r#type)"), "{out}");
         let func: syn::ItemFn = syn::parse_quote!(
             fn f(r#type: u8) {}
         );
         let params = crate::function::params(&func);
         let t = Template::parse(LitStr::new("{r#type}", Span::call_site()), &params).unwrap();
-        let out = t
-            .write(&Ident::new("w", Span::call_site()), "text", &params)
-            .0;
+        let out = t.write(&Ident::new("w", Span::call_site()), "text").0;
         assert!(out.to_string().contains("& r#type"), "{out}");
     }
 

@@ -12,4 +12,5 @@ fn ui() {
     t.compile_fail("tests/ui/fail_ttl_literal.rs");
     t.compile_fail("tests/ui/fail_types.rs");
     t.compile_fail("tests/ui/fail_strategies.rs");
+    t.compile_fail("tests/ui/fail_invalidate.rs");
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use crate::key::Any;
 pub use crate::key::{KeyBuf, KeyWriter};
 use crate::strategy::simple::{Outcome, StoreAll, StoreOk};
 use crate::ttl::IntoTtl;
@@ -96,10 +97,27 @@ impl<R> ReturnsValue for Returns<R> {
     }
 }
 
-/// The value passed for a `_` argument of an invalidated call: never read,
-/// since that parameter is written as `*`.
-pub fn wildcard<T: Default>() -> T {
-    T::default()
+/// The wildcard of a `_` argument of an invalidated call: [`Any`] where
+/// the companion's parameter may be left open; a parameter that chooses
+/// the cache ([`ChoosesCache`](crate::key::ChoosesCache)) fails the build
+/// at the `_`.
+pub fn wildcard<W: Wildcard>() -> W {
+    W::ANY
+}
+
+/// What a `_` argument can stand for.
+#[diagnostic::on_unimplemented(
+    message = "`_` cannot stand for this argument: it chooses the cache of the cached function",
+    label = "give this argument's value",
+    note = "the parameter is read by the `cache` option of the cached function, so its value is needed to know where the keys are"
+)]
+pub trait Wildcard {
+    /// The wildcard.
+    const ANY: Self;
+}
+
+impl Wildcard for Any {
+    const ANY: Self = Any;
 }
 
 /// How the strategies that take a `Result`-returning closure (hit, perf,

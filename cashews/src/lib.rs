@@ -65,7 +65,7 @@ pub mod __private;
 pub use backend::{Exist, Expiry};
 pub use cache::{Cache, CacheBuilder, CacheStats, LockGuard, global, set_global, setup};
 pub use error::{Error, ErrorKind, Result};
-pub use key::{KeyArg, KeyBuf};
+pub use key::{KeyArg, KeyBuf, KeyPart};
 pub use settings::{BackendSettings, Secret, Settings};
 pub use ttl::{IntoTtl, parse_ttl};
 
@@ -171,6 +171,40 @@ pub use ttl::{IntoTtl, parse_ttl};
 ///   associated functions without `self` (their default key has only the
 ///   module path, not the type).
 ///
+/// # The companion: `<name>_cache_key`
+///
+/// Next to the function, the attribute defines `<name>_cache_key`, with the
+/// function's visibility, generics and parameters, each parameter taken as a
+/// [`KeyPart`] (a method's companion takes `&self`). It returns an
+/// [`Invalidation`](strategy::invalidate::Invalidation): the cache the
+/// function uses and the key of its call with those arguments, the same
+/// bytes the call stores; with an argument given as [`KeyPart::ANY`], a
+/// pattern (`*` there, every other part glob-escaped). Use it to read or
+/// delete an entry by hand; [`invalidate`] calls it. A parameter that the
+/// `cache` option reads (`cache = cache`) is a `KeyPart<T, ChoosesCache>`,
+/// always given. Every caching attribute (the strategies too) defines one;
+/// a trait impl holds only the trait's items, so put a cached method in an
+/// inherent impl and call it from the trait's method.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use cashews::KeyPart;
+///
+/// #[cashews::cache(ttl = "1h", key = "user:{id}:{field}")]
+/// async fn user_field(id: u64, field: &str) -> String {
+///     format!("{field} of user {id}")
+/// }
+///
+/// user_field(1, "name").await;
+/// let name = user_field_cache_key(1.into(), "name".into());
+/// assert_eq!(name.key().as_deref(), Some("user:1:name"));
+/// assert!(name.cache().exists("user:1:name").await?);
+/// let every_field = user_field_cache_key(1.into(), KeyPart::ANY);
+/// assert_eq!(every_field.pattern(), "user:1:*");
+/// assert_eq!(every_field.run().await?, 1); // deleted
+/// # Ok(()) }
+/// ```
+///
 /// Errors point at the offending token: a missing `ttl`, a malformed TTL
 /// literal, an unknown option or template parameter, a parameter that is
 /// not [`KeyArg`], a function that is not `async`. Set
@@ -221,13 +255,17 @@ pub use cashews_macros::cache;
 ///   `key`; the values are escaped as in keys, then with
 ///   [`pattern::escape`]. Deleted on the `cache = …` option's cache
 ///   ([`global()`] by default).
-/// - `get_user(user.id, _)`, `self.get_user(id, _)`: a call of a
-///   `#[cashews::cache]` function, checked by the compiler like any call.
-///   It does not run: its key is built, the same way that function builds
-///   it, with each `_` argument as `*`, and deleted on that function's own
-///   cache. A `_` parameter's type needs `Default` (a placeholder, never
-///   read). Name only cached functions: another function's code would run
-///   up to its first `.await` before the mistake is reported (logged).
+/// - `get_user(user.id, _)`, `self.get_user(id, _)`, `Self::get(self, _)`:
+///   a call of a function with a caching attribute, which does not run: it
+///   is a call of that function's companion, `get_user_cache_key` (see
+///   [`cache`]), each argument a [`KeyPart::Value`] and each `_` any value.
+///   With every argument given, that is the one key the call stores,
+///   deleted directly; with a `_`, a pattern (`*` for it). Deleted on that
+///   function's own cache. The compiler checks the call: a function without
+///   a caching attribute (no companion: "cannot find function
+///   `name_cache_key`"), too many or too few arguments, an argument of the
+///   wrong type, or `_` for the parameter that chooses the cache fail the
+///   build at that token.
 ///
 /// The targets are built from the arguments before the body runs.
 /// Failures to delete are logged, never returned. Options: `cache`, `crate`

@@ -333,7 +333,7 @@ async fn strategies(cache: &Cache, input: &Input, paused: bool) {
     let _ = delete_tags(cache, &[&k, ""]).await;
     let pattern = format!("{}*", cashews::pattern::escape(&k));
     let _: Result<(), Error> = invalidate::after(
-        [Ok(invalidate::Invalidation::new(cache, pattern))],
+        [invalidate::Invalidation::new(cache, pattern)],
         Result::is_ok,
         || async { Ok(()) },
     )

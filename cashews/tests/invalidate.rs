@@ -1,6 +1,7 @@
-//! `#[cashews::invalidate]`: by pattern and by a call of a cached function,
-//! with hostile arguments (`*`, `?`, `[`) that must delete only their own
-//! keys. And the same without the macro. An exact invalidation (no
+//! `#[cashews::invalidate]`: by pattern and by a call of a cached function
+//! (its companion, `<name>_cache_key`), with hostile arguments (`*`, `?`,
+//! `[`) that must delete only their own keys. And the same without the
+//! macro. An exact invalidation (no
 //! wildcard) is one delete on every backend; a real pattern on memcached
 //! fails loudly: logged at error level and counted.
 
@@ -8,8 +9,8 @@ mod support;
 
 use std::sync::LazyLock;
 
-use cashews::Cache;
 use cashews::strategy::invalidate::{Invalidation, after};
+use cashews::{Cache, KeyPart};
 
 /// One cache per function pair below, so tests running in parallel do not
 /// see each other's keys.
@@ -184,7 +185,7 @@ async fn without_the_macro() {
     cache.set("items:page:2", &2, 60).await.unwrap();
     cache.set("items:count", &2, 60).await.unwrap();
     let done: Result<(), String> = after(
-        [Ok(Invalidation::new(&cache, "items:page:*"))],
+        [Invalidation::new(&cache, "items:page:*")],
         Result::is_ok,
         || async { Ok(()) },
     )
@@ -192,22 +193,122 @@ async fn without_the_macro() {
     assert!(done.is_ok());
     assert_eq!(cache.scan("items:*").await.unwrap(), ["items:count"]);
 
-    let probed = Invalidation::of_call(user_field("a?", "x"), &[1]).unwrap();
-    assert_eq!(probed.pattern(), r"user:a\?:*");
+    let open = user_field_cache_key(KeyPart::Value("a?"), KeyPart::ANY);
+    assert_eq!(open.pattern(), r"user:a\?:*");
+    assert_eq!(open.key(), None);
+    let exact = user_field_cache_key("a?".into(), "x".into());
+    assert_eq!(exact.key().as_deref(), Some("user:a?:x"));
     assert!(
         !FIELDS.exists("user:a?:x").await.unwrap(),
-        "probing a call does not run it"
+        "building a key does not run the call"
     );
 }
 
+/// The companion of a method takes `&self`, and one whose `cache` option
+/// reads a parameter takes that parameter's value (never a wildcard): the
+/// key is the one each call stores, on the cache it stores it in.
 #[tokio::test]
-async fn naming_a_function_that_is_not_cached_is_an_error() {
-    async fn plain(n: u32) -> u32 {
+async fn companions_of_methods_and_of_functions_given_their_cache() {
+    #[cashews::cache(ttl = "1h", key = "n:{n}", cache = cache)]
+    async fn numbered(cache: &Cache, n: u32) -> u32 {
         n
     }
-    let err = Invalidation::of_call(plain(1), &[]).unwrap_err();
-    assert!(err.is_unsupported());
-    assert!(err.to_string().contains("#[cashews::cache]"), "{err}");
+    #[cashews::invalidate(numbered(cache, _))]
+    async fn forget_numbers(cache: &Cache) {}
+
+    let (one, two) = (
+        Cache::from_url("mem://").unwrap(),
+        Cache::from_url("mem://").unwrap(),
+    );
+    for n in [1, 2] {
+        numbered(&one, n).await;
+        numbered(&two, n).await;
+    }
+    let key = numbered_cache_key(KeyPart::Value(&one), KeyPart::Value(2));
+    assert_eq!(key.key().as_deref(), Some("n:2"));
+    assert_eq!(key.run().await.unwrap(), 1);
+    assert!(two.exists("n:2").await.unwrap(), "only its own cache");
+    forget_numbers(&two).await;
+    assert_eq!(two.scan("*").await.unwrap(), Vec::<String>::new());
+    assert_eq!(one.scan("*").await.unwrap(), ["n:1"]);
+
+    let shop = Shop {
+        cache: Cache::from_url("mem://").unwrap(),
+    };
+    shop.page("tea", 3).await;
+    let key = shop.page_cache_key(KeyPart::Value("tea"), KeyPart::Value(3));
+    assert_eq!(
+        key.key().as_deref(),
+        Some("invalidate::Shop::page:category:tea:n:3")
+    );
+    assert!(
+        key.cache()
+            .exists("invalidate::Shop::page:category:tea:n:3")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        shop.page_cache_key(KeyPart::ANY, KeyPart::Value(3))
+            .pattern(),
+        "invalidate::Shop::page:category:*:n:3"
+    );
+}
+
+/// Argument types without `Default`, generic functions and prefixes: a
+/// wildcard needs no value of the type, and the key is the stored one.
+#[tokio::test]
+async fn wildcards_need_no_value_of_the_type() {
+    static CACHE: LazyLock<Cache> = LazyLock::new(|| Cache::from_url("mem://").unwrap());
+    struct Account {
+        id: u64,
+    }
+    #[cashews::cache(
+        ttl = "1h",
+        key = "account:{account.id}:{period}",
+        prefix = "v2",
+        cache = CACHE
+    )]
+    async fn statement(account: &Account, period: u32) -> u64 {
+        account.id * 100 + u64::from(period)
+    }
+    #[cashews::invalidate(statement(_, period))]
+    async fn close_period(period: u32) {}
+
+    #[cashews::cache(ttl = "1h", cache = CACHE)]
+    async fn typed<T>(id: u8) -> T
+    where
+        T: Default + serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        T::default()
+    }
+    #[cashews::invalidate(typed::<u16>(id))]
+    async fn forget_typed(id: u8) {}
+
+    for id in [1, 2] {
+        for period in [7, 8] {
+            statement(&Account { id }, period).await;
+        }
+    }
+    close_period(7).await;
+    let mut left = CACHE.scan("v2:*").await.unwrap();
+    left.sort();
+    assert_eq!(left, ["v2:account:1:8", "v2:account:2:8"]);
+
+    typed::<u16>(5).await;
+    typed::<u32>(5).await;
+    let exact = |key: Invalidation| key.key().map(|k| k.into_owned());
+    let (u16_key, u32_key) = (
+        exact(typed_cache_key::<u16>(5.into())).unwrap(),
+        exact(typed_cache_key::<u32>(5.into())).unwrap(),
+    );
+    assert!(u16_key.ends_with("typed::<u16>:id:5"), "{u16_key}");
+    assert!(CACHE.exists(&u16_key).await.unwrap());
+    forget_typed(5).await;
+    assert!(!CACHE.exists(&u16_key).await.unwrap());
+    assert!(
+        CACHE.exists(&u32_key).await.unwrap(),
+        "another type, another key"
+    );
 }
 
 /// A cached function on a cache of its own, and invalidations of it in

@@ -6,15 +6,17 @@
 //! Each property calls real `#[cashews::cache]` functions, on a memory
 //! cache, with a batch of argument tuples drawn from small alphabets (so
 //! that, were values written unescaped, some tuples would share a key):
-//! every call must answer from its own arguments, never another's.
+//! every call must answer from its own arguments, never another's. And
+//! each function's companion (`<name>_cache_key`) builds, from the same
+//! arguments, the very key the call stored.
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 
-use cashews::Cache;
 use cashews::strategy::invalidate::Invalidation;
+use cashews::{Cache, KeyPart};
 use proptest::prelude::*;
 use proptest::sample::select;
 use tokio::runtime::Runtime;
@@ -28,6 +30,43 @@ fn runtime() -> Runtime {
 
 fn config() -> ProptestConfig {
     ProptestConfig::with_cases(128)
+}
+
+/// The tests share the caches below (each clears one and reads it back):
+/// they take turns.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The one key `cache` holds (it was cleared before one call): the key
+/// that call stored.
+async fn stored_key(cache: &Cache) -> String {
+    let keys = cache.scan("*").await.unwrap();
+    assert_eq!(keys.len(), 1, "one call, one key: {keys:?}");
+    keys.into_iter().next().unwrap_or_default()
+}
+
+/// Checks a companion's keys for one call against the key it stored: with
+/// every argument given, exactly that key; with any one argument open, a
+/// pattern that matches it.
+fn companion_keys_meet(
+    stored: &str,
+    exact: &Invalidation,
+    open: impl IntoIterator<Item = Invalidation>,
+) -> Result<(), TestCaseError> {
+    let key = exact.key();
+    prop_assert_eq!(key.as_deref(), Some(stored));
+    for pattern in open {
+        prop_assert!(!pattern.is_exact(), "{}", pattern.pattern());
+        prop_assert!(
+            cashews::pattern::glob_match(pattern.pattern(), stored),
+            "{} does not match {}",
+            pattern.pattern(),
+            stored
+        );
+    }
+    Ok(())
 }
 
 /// Short strings made of pieces that an unescaped key would confuse.
@@ -115,6 +154,7 @@ fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
 
 #[test]
 fn a_template_never_gives_one_call_another_ones_answer() {
+    let _serial = serial();
     let rt = runtime();
     proptest!(config(), |(calls in pairs())| {
         rt.block_on(async {
@@ -139,6 +179,7 @@ enum Forget {
 
 #[test]
 fn invalidation_deletes_exactly_the_entries_it_names() {
+    let _serial = serial();
     let rt = runtime();
     let forget = select(vec![
         Forget::One,
@@ -163,7 +204,7 @@ fn invalidation_deletes_exactly_the_entries_it_names() {
                 Forget::ByCall => forget_by_call(a).await,
                 Forget::ByPattern => forget_by_pattern(a).await,
                 Forget::OfCall => {
-                    let stale = Invalidation::of_call(acl(a, ""), &[1]).unwrap();
+                    let stale = acl_cache_key(KeyPart::Value(a), KeyPart::ANY);
                     stale.run().await.unwrap();
                 }
             }
@@ -258,6 +299,7 @@ fn one_field_apart(base: Defaulted, others: Vec<(usize, Defaulted)>) -> Vec<Defa
 
 #[test]
 fn a_default_key_never_gives_one_call_another_ones_answer() {
+    let _serial = serial();
     let rt = runtime();
     let calls = (
         defaulted_args(),
@@ -329,6 +371,7 @@ fn ip() -> impl Strategy<Value = IpAddr> {
 
 #[test]
 fn fields_filters_and_display_never_give_one_call_another_ones_answer() {
+    let _serial = serial();
     let rt = runtime();
     let args = (
         text(),
@@ -393,4 +436,90 @@ async fn a_separator_in_a_value_does_not_move_the_boundary() {
     let mut keys = cache.scan("*").await.unwrap();
     keys.sort();
     assert_eq!(keys, ["acl:a%3Ab:c", "acl:a:b%3Ac"]);
+}
+
+// --- companions: the key each call stored -----------------------------------
+
+#[test]
+fn a_companion_builds_the_key_a_template_call_stored() {
+    let _serial = serial();
+    let rt = runtime();
+    proptest!(config(), |((a, b) in (text(), text()))| {
+        rt.block_on(async {
+            ACL.clear().await.unwrap();
+            acl(&a, &b).await;
+            let stored = stored_key(&ACL).await;
+            companion_keys_meet(
+                &stored,
+                &acl_cache_key(KeyPart::Value(&a), KeyPart::Value(&b)),
+                [
+                    acl_cache_key(KeyPart::ANY, KeyPart::Value(&b)),
+                    acl_cache_key(KeyPart::Value(&a), KeyPart::ANY),
+                ],
+            )
+        })?;
+    });
+}
+
+#[test]
+fn a_companion_builds_the_default_key_a_call_stored() {
+    let _serial = serial();
+    let rt = runtime();
+    proptest!(config(), |((s, o, oo, i, u, flag, c, f, g) in defaulted_args())| {
+        rt.block_on(async {
+            DEFAULTS.clear().await.unwrap();
+            defaulted(s.clone(), o.as_deref(), oo, i, u, flag, c, f, g).await;
+            let stored = stored_key(&DEFAULTS).await;
+            let key = |open: usize| {
+                let part = |n: usize| n != open;
+                defaulted_cache_key(
+                    if part(0) { s.clone().into() } else { KeyPart::ANY },
+                    if part(1) { o.as_deref().into() } else { KeyPart::ANY },
+                    if part(2) { oo.into() } else { KeyPart::ANY },
+                    if part(3) { i.into() } else { KeyPart::ANY },
+                    if part(4) { u.into() } else { KeyPart::ANY },
+                    if part(5) { flag.into() } else { KeyPart::ANY },
+                    if part(6) { c.into() } else { KeyPart::ANY },
+                    if part(7) { f.into() } else { KeyPart::ANY },
+                    if part(8) { g.into() } else { KeyPart::ANY },
+                )
+            };
+            companion_keys_meet(&stored, &key(usize::MAX), (0..9).map(key))
+        })?;
+    });
+}
+
+#[test]
+fn a_companion_builds_the_key_of_fields_filters_and_display() {
+    let _serial = serial();
+    let rt = runtime();
+    let args = (
+        text(),
+        prop::option::of(select(vec![-1, 0, 1])),
+        ip(),
+        text(),
+        float(),
+        text(),
+        text(),
+    );
+    proptest!(config(), |((p0, p1, ip, label, x, token, tail) in args)| {
+        rt.block_on(async {
+            FILTERED.clear().await.unwrap();
+            let (p, label) = (Pair(p0, p1), Label(label));
+            filtered(&p, ip, &label, x, &token, &tail).await;
+            let stored = stored_key(&FILTERED).await;
+            let key = |open: usize| {
+                let part = |n: usize| n != open;
+                filtered_cache_key(
+                    if part(0) { KeyPart::Value(&p) } else { KeyPart::ANY },
+                    if part(1) { ip.into() } else { KeyPart::ANY },
+                    if part(2) { KeyPart::Value(&label) } else { KeyPart::ANY },
+                    if part(3) { x.into() } else { KeyPart::ANY },
+                    if part(4) { KeyPart::Value(&token) } else { KeyPart::ANY },
+                    if part(5) { KeyPart::Value(&tail) } else { KeyPart::ANY },
+                )
+            };
+            companion_keys_meet(&stored, &key(usize::MAX), (0..6).map(key))
+        })?;
+    });
 }

@@ -29,7 +29,7 @@ fuzz_target!(|text: &str| {
     let lit = syn::LitStr::new(text, Span::call_site());
     if let Ok(template) = template::Template::parse(lit, &params) {
         let w = syn::Ident::new("w", Span::call_site());
-        let _ = template.write(&w, "text", &params);
-        let _ = template.write(&w, "glob", &params);
+        let _ = template.write(&w, "text");
+        let _ = template.write(&w, "glob");
     }
 });

@@ -38,6 +38,9 @@ async fn unnamed_parameter((a, b): (u8, u8)) -> u8 {
 #[cashews::invalidate(forget_me)]
 async fn bad_target() {}
 
+#[cashews::invalidate((get_user)(1))]
+async fn target_not_a_path() {}
+
 #[cashews::cache(ttl = "1m", key = "acl:{a}-{b}")]
 async fn joined_values(a: &str, b: &str) -> usize {
     a.len() + b.len()

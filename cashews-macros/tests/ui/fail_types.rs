@@ -16,7 +16,4 @@ async fn by_user(user: &Point) -> i32 {
     user.x
 }
 
-#[cashews::invalidate(by_user(_))]
-async fn wildcard_without_default() {}
-
 fn main() {}

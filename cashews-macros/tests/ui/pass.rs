@@ -1,6 +1,6 @@
 //! Everything the attributes accept: every ttl form, methods, generics,
 //! `where` clauses, visibility, attributes, a renamed crate, and
-//! invalidation targets.
+//! invalidation targets; the companions (`<name>_cache_key`) they call.
 
 // The crate under another name, as a renamed dependency would be.
 extern crate cashews as my_cashews;
@@ -68,6 +68,29 @@ impl Repo {
     }
 }
 
+struct Point {
+    x: i32,
+}
+
+#[cashews::cache(ttl = "1m", key = "point:{point.x}")]
+async fn by_point(point: &Point) -> i32 {
+    point.x
+}
+
+/// A wildcard needs no value of the parameter's type (`Point` has no
+/// `Default`).
+#[cashews::invalidate(by_point(_))]
+async fn forget_points() {}
+
+#[cashews::locked(ttl = "1m", key = "report:{day}")]
+async fn report(day: u32) -> u32 {
+    day
+}
+
+/// A strategy's function has a companion too.
+#[cashews::invalidate(report(day))]
+async fn redo(day: u32) {}
+
 mod renamed {
     #[my_cashews::cache(crate = "my_cashews", ttl = "1m", key = "renamed:{id}")]
     pub async fn renamed(id: u64) -> u64 {
@@ -96,4 +119,14 @@ async fn main() {
     assert!(!repo.cache.exists("repo:acme:8").await.unwrap());
     assert_eq!(renamed::renamed(9).await, 9);
     renamed::forget().await;
+    assert_eq!(by_point(&Point { x: 3 }).await, 3);
+    let point = by_point_cache_key(cashews::KeyPart::Value(&Point { x: 3 }));
+    assert_eq!(point.key().as_deref(), Some("point:3"));
+    assert!(point.cache().exists("point:3").await.unwrap());
+    forget_points().await;
+    assert!(!point.cache().exists("point:3").await.unwrap());
+    assert_eq!(report(4).await, 4);
+    assert!(report_cache_key(4.into()).cache().exists("report:4").await.unwrap());
+    redo(4).await;
+    assert!(!cashews::global().exists("report:4").await.unwrap());
 }

@@ -1,26 +1,28 @@
 //! Invalidation: after a call succeeds, delete the keys it made stale.
 //!
 //! An [`Invalidation`] is a pattern on a cache, made either from a pattern
-//! you write ([`Invalidation::new`]) or from a call of a cached function
-//! ([`Invalidation::of_call`]: the same key that function builds, with
-//! chosen parameters as `*`). [`after`] runs a call and, if it succeeded,
-//! the invalidations; [`#[cashews::invalidate]`](crate::invalidate) is that
-//! call, written as an attribute.
+//! you write ([`Invalidation::new`]) or by the companion of a cached
+//! function (`<name>_cache_key`, see [`cache`](crate::cache)): that
+//! function's cache and the key of a call, with the arguments given as
+//! [`KeyPart::ANY`](crate::KeyPart::ANY) written as `*`. [`after`] runs a
+//! call and, if it succeeded, the invalidations;
+//! [`#[cashews::invalidate]`](crate::invalidate) is that call, written as
+//! an attribute.
 //!
 //! Values placed into patterns are escaped (see
 //! [`pattern::escape`]): a user named `*` deletes
 //! only their own keys.
 //!
-//! A pattern with no unescaped glob character (a call with no wildcard, a
-//! template with every value given) names one key: it is deleted directly,
-//! one `delete`, on every backend. Only a real pattern scans the keyspace
-//! (`delete_match`), which memcached cannot do: there the invalidation
-//! fails, is logged at `error` level and counted in
+//! A pattern with no unescaped glob character (a companion's key with no
+//! wildcard, a template with every value given) names one key: it is
+//! deleted directly, one `delete`, on every backend. Only a real pattern
+//! scans the keyspace (`delete_match`), which memcached cannot do: there
+//! the invalidation fails, is logged at `error` level and counted in
 //! [`CacheStats::failed_invalidations`](crate::CacheStats::failed_invalidations).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
-//! use cashews::strategy::invalidate::Invalidation;
+//! use cashews::KeyPart;
 //!
 //! #[cashews::cache(ttl = "1h", key = "user:{id}:{field}")]
 //! async fn user_field(id: u64, field: &str) -> String {
@@ -30,8 +32,8 @@
 //! user_field(1, "name").await;
 //! user_field(1, "email").await;
 //! user_field(2, "name").await;
-//! // Every field of user 1: the parameter at index 1 (`field`) is any value.
-//! let stale = Invalidation::of_call(user_field(1, ""), &[1])?;
+//! // Every field of user 1.
+//! let stale = user_field_cache_key(KeyPart::Value(1), KeyPart::ANY);
 //! assert_eq!(stale.pattern(), "user:1:*");
 //! assert_eq!(stale.run().await?, 2);
 //! # Ok(()) }
@@ -39,9 +41,11 @@
 
 use std::future::Future;
 
+use std::borrow::Cow;
+
 use crate::cache::Cache;
 use crate::error::Result;
-use crate::{key, pattern};
+use crate::pattern;
 
 /// Keys to delete: a Redis glob pattern on a cache.
 #[derive(Debug, Clone)]
@@ -53,27 +57,13 @@ pub struct Invalidation {
 impl Invalidation {
     /// Deletes the keys of `cache` matching `pattern`. Escape the values you
     /// place in it with [`pattern::escape`] (first
-    /// with [`key::escape`] to meet the keys the
+    /// with [`key::escape`](crate::key::escape) to meet the keys the
     /// attributes write).
     pub fn new(cache: &Cache, pattern: impl Into<String>) -> Self {
         Self {
             cache: cache.clone(),
             pattern: pattern.into(),
         }
-    }
-
-    /// Deletes the keys that calls like `call` of a `#[cashews::cache]`
-    /// function use, on the cache that function uses. The parameters
-    /// whose indices are in `wildcards` (counted from 0, `self` included)
-    /// match any value; pass any value for them in `call`.
-    ///
-    /// `call` does not run: it is polled once, and the cached function
-    /// stops as soon as its key is built. Naming another function is an
-    /// error ([`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported)),
-    /// but that function's code will have run up to its first `.await`.
-    pub fn of_call<F: Future>(call: F, wildcards: &[usize]) -> Result<Self> {
-        let (cache, pattern) = key::probe(call, wildcards)?;
-        Ok(Self { cache, pattern })
     }
 
     /// The cache whose keys are deleted.
@@ -84,6 +74,13 @@ impl Invalidation {
     /// The pattern of the keys deleted.
     pub fn pattern(&self) -> &str {
         &self.pattern
+    }
+
+    /// The one key the pattern names, if it is [exact](Self::is_exact):
+    /// for a companion's key with every argument given, the key the cached
+    /// call stores, byte for byte.
+    pub fn key(&self) -> Option<Cow<'_, str>> {
+        self.is_exact().then(|| pattern::unescape(&self.pattern))
     }
 
     /// Whether the pattern names one key (it has no unescaped glob
@@ -107,8 +104,8 @@ impl Invalidation {
 
 /// Runs `f`; if `succeeded` says its result is a success, runs the
 /// invalidations. The result is returned as it is: its write has happened,
-/// so a failure to build or run an invalidation never fails the call; it
-/// is logged at `error` level, and a failed run is counted in
+/// so a failure to run an invalidation never fails the call; it is logged
+/// at `error` level and counted in
 /// [`CacheStats::failed_invalidations`](crate::CacheStats::failed_invalidations).
 ///
 /// The invalidations are built before `f` runs, from the arguments as they
@@ -121,7 +118,7 @@ impl Invalidation {
 /// let cache = cashews::Cache::from_url("mem://")?;
 /// cache.set("items:page:1", &["a"], 60).await?;
 /// let saved: Result<(), std::io::Error> = after(
-///     [Ok(Invalidation::new(&cache, "items:page:*"))],
+///     [Invalidation::new(&cache, "items:page:*")],
 ///     Result::is_ok,
 ///     || async { Ok(()) },
 /// )
@@ -132,27 +129,22 @@ impl Invalidation {
 /// ```
 pub async fn after<R, I, S, F, Fut>(invalidations: I, succeeded: S, f: F) -> R
 where
-    I: IntoIterator<Item = Result<Invalidation>>,
+    I: IntoIterator<Item = Invalidation>,
     S: FnOnce(&R) -> bool,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    let invalidations: Vec<Result<Invalidation>> = invalidations.into_iter().collect();
+    let invalidations: Vec<Invalidation> = invalidations.into_iter().collect();
     let result = f().await;
     if succeeded(&result) {
-        for invalidation in invalidations {
-            match invalidation {
-                Ok(inv) => {
-                    if let Err(e) = inv.run().await {
-                        inv.cache.count_failed_invalidation();
-                        tracing::error!(
-                            pattern = inv.pattern,
-                            error = %e,
-                            "invalidation failed; the keys stay until their ttl"
-                        );
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "invalidation target is not a cached call"),
+        for inv in invalidations {
+            if let Err(e) = inv.run().await {
+                inv.cache.count_failed_invalidation();
+                tracing::error!(
+                    pattern = inv.pattern,
+                    error = %e,
+                    "invalidation failed; the keys stay until their ttl"
+                );
             }
         }
     }
