@@ -147,6 +147,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
             || #returns.call(async move #block),
         )
         .await
+        .value
     };
     Ok(function::with_body(&func, body))
 }
