@@ -35,9 +35,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
-
-use futures_util::future::Either;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -304,14 +304,47 @@ where
     let _ = mode;
     let read_already = match cache.get_cloned_now::<R::Value>(key) {
         Some(Some(value)) => {
-            return Either::Left(std::future::ready(
-                Served::Hit.with(R::from_result(Ok(value))),
-            ));
+            return CacheCall::FoundInMemory(Some(R::from_result(Ok(value))));
         }
         Some(None) => true,
         None => false,
     };
-    Either::Right(read_or_call(cache, key, options, f, read_already))
+    CacheCall::ReadOrCall(read_or_call(cache, key, options, f, read_already))
+}
+
+/// The future of [`cache`]: the value memory found, or the boxed rest of
+/// the call. A found value is reported as a hit when polled, so the future
+/// holds no more than the value.
+enum CacheCall<R, Rest> {
+    /// Found in memory; `None` once returned.
+    FoundInMemory(Option<R>),
+    /// Not answered by memory.
+    ReadOrCall(Pin<Box<Rest>>),
+}
+
+// Nothing is pinned in place: the value is moved out, the rest is boxed.
+impl<R, Rest> Unpin for CacheCall<R, Rest> {}
+
+impl<R, Rest: Future<Output = Reported<R>>> Future for CacheCall<R, Rest> {
+    type Output = Reported<R>;
+
+    #[inline]
+    #[allow(
+        clippy::expect_used,
+        reason = "as for `std::future::Ready`, polling a finished future is the caller's bug"
+    )]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reported<R>> {
+        match self.get_mut() {
+            CacheCall::FoundInMemory(value) => Poll::Ready(
+                Served::Hit.with(
+                    value
+                        .take()
+                        .expect("`cache` future polled after completion"),
+                ),
+            ),
+            CacheCall::ReadOrCall(rest) => rest.as_mut().poll(cx),
+        }
+    }
 }
 
 /// [`cache`] once memory has not answered: a read of the backend (skipped
@@ -328,7 +361,7 @@ fn read_or_call<'a, R, M, T, C, F, Fut>(
     options: &'a Options<T, C>,
     f: F,
     read_already: bool,
-) -> std::pin::Pin<Box<impl Future<Output = Reported<R>>>>
+) -> Pin<Box<impl Future<Output = Reported<R>>>>
 where
     R: Outcome<M>,
     R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -517,5 +550,28 @@ impl<'a, T, C> Cached<'a, T, C> {
         cache(self.cache, self.key, StoreOk, &self.options, f)
             .await
             .value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_the_miss_the_waiter_sharing_it_and_then_hits() {
+        let c = Cache::from_url("mem://").unwrap();
+        let options = Options::new(60);
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            7
+        };
+        let (first, waiter) = tokio::join!(
+            cache(&c, "k", StoreAll, &options, slow),
+            cache(&c, "k", StoreAll, &options, slow),
+        );
+        assert_eq!((first.value, first.served), (7, Served::Miss));
+        assert_eq!((waiter.value, waiter.served), (7, Served::Shared));
+        let again = cache(&c, "k", StoreAll, &options, slow).await;
+        assert_eq!((again.value, again.served), (7, Served::Hit));
     }
 }
