@@ -13,9 +13,10 @@ use parking_lot::Mutex;
 use crate::single_flight::Flights;
 
 /// A function, as the strategies tell functions apart: the place in the
-/// source where its options were built (`Perf::new`, `Early::new` record
+/// source where its options are built (`Perf::new`, `Early::new` record
 /// their caller). The attributes build them in the decorated function, so
-/// each function has its own; a direct caller gets one per call site.
+/// each function has its own; a direct caller has one per place it builds
+/// them.
 pub(crate) type FunctionSite = &'static Location<'static>;
 
 /// What the strategies keep in one process for one function.
