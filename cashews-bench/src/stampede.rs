@@ -48,7 +48,8 @@ async fn locked_slow(cache: &Cache, calls: &AtomicUsize, run: usize) -> String {
     let Ok(value) = locked(cache, &key, &options, || async {
         Ok::<_, Infallible>(slow(calls).await)
     })
-    .await;
+    .await
+    .value;
     value
 }
 

@@ -144,6 +144,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
             || #returns.call(async move #block),
         )
         .await
+        .value
     };
     let companion = Companion {
         krate: &krate,

@@ -4,7 +4,7 @@
 //! same templates, prefix and default key, so `#[cashews::invalidate]`
 //! targets them too) and emits one call of its function in
 //! `cashews::strategy`, with the options given as the builder calls of its
-//! options type.
+//! options type, and returns the reported value.
 
 use std::collections::BTreeMap;
 
@@ -157,8 +157,8 @@ fn parse(strategy: Strategy, attr: TokenStream) -> syn::Result<Options> {
     Ok(o)
 }
 
-/// A duration option as an expression of type `Duration`, usable in a
-/// `static` when the option is a literal or a constant expression.
+/// A duration option as an expression of type `Duration`; a literal is
+/// checked when compiling.
 fn duration(krate: &TokenStream, expr: &Expr) -> syn::Result<TokenStream> {
     Ok(match expr {
         Expr::Lit(syn::ExprLit {
@@ -291,7 +291,9 @@ pub(crate) fn expand(
             let function = Ident::new(strategy.name(), Span::call_site());
             quote! {
                 let #opts = #built;
-                #s::#function(#cache, &#w, &#opts, move || #returns.call(async move #block)).await
+                #s::#function(#cache, &#w, &#opts, move || #returns.call(async move #block))
+                    .await
+                    .value
             }
         }
         Strategy::RateLimit | Strategy::SliceRateLimit => {
@@ -337,19 +339,20 @@ pub(crate) fn expand(
                         #ttl,
                         move || #p::into_result(#mode, #returns.call(async move #block)),
                     )
-                    .await,
+                    .await
+                    .value,
                 )
             }
         }
         Strategy::Hit | Strategy::Locked | Strategy::Perf | Strategy::Early => {
-            let (function, built, is_static) = match strategy {
+            let (function, built) = match strategy {
                 Strategy::Hit => {
                     let (ttl, hits) = (req("ttl")?, req("cache_hits")?);
                     let mut b = quote!(#s::Hit::new(#ttl, #hits));
                     if let Some(after) = v("update_after")? {
                         b.extend(quote!(.update_after(#after)));
                     }
-                    (quote!(hit), b, false)
+                    (quote!(hit), b)
                 }
                 Strategy::Locked => {
                     let mut b = {
@@ -362,7 +365,7 @@ pub(crate) fn expand(
                             b.extend(quote!(.#method(#d)));
                         }
                     }
-                    (quote!(locked), b, false)
+                    (quote!(locked), b)
                 }
                 Strategy::Perf => {
                     let ttl = req("ttl")?;
@@ -373,7 +376,7 @@ pub(crate) fn expand(
                     if let Some(c) = v("perf_condition")? {
                         b.extend(quote!(.condition(#c)));
                     }
-                    (quote!(perf), b, true)
+                    (quote!(perf), b)
                 }
                 _ => {
                     let ttl = req("ttl")?;
@@ -384,23 +387,13 @@ pub(crate) fn expand(
                             b.extend(quote!(.#method(#d)));
                         }
                     }
-                    (quote!(early), b, true)
+                    (quote!(early), b)
                 }
             };
-            let ty = match strategy {
-                Strategy::Perf => quote!(#s::Perf),
-                _ => quote!(#s::Early),
-            };
-            // Perf keeps the function's trace, and early its random draws,
-            // for the life of the program: one static per function.
-            let (declare, opts) = if is_static {
-                let name = Ident::new("__CASHEWS_OPTIONS", Span::mixed_site());
-                (quote!(static #name: #ty = #built;), name)
-            } else {
-                (quote!(let #opts = #built;), opts.clone())
-            };
+            // Built in the function, so the state perf and early keep in
+            // the cache is this function's own.
             quote! {
-                #declare
+                let #opts = #built;
                 #mode_statement
                 #p::from_result(
                     #mode,
@@ -410,7 +403,8 @@ pub(crate) fn expand(
                         &#opts,
                         move || #p::into_result(#mode, #returns.call(async move #block)),
                     )
-                    .await,
+                    .await
+                    .value,
                 )
             }
         }

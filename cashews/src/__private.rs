@@ -120,61 +120,19 @@ impl Wildcard for Any {
     const ANY: Self = Any;
 }
 
-/// How the strategies that take a `Result`-returning closure (hit, perf,
-/// locked, early) see a decorated function's return `R`: a `Result` as it
-/// is ([`StoreOk`]), any other value as `Ok` of an error that cannot happen
-/// ([`StoreAll`]). The mode comes from [`Returns`]' autoref selection.
-pub trait Adapt<M>: Sized {
-    /// The success type.
-    type Ok;
-    /// The error type.
-    type Err;
-    /// The return as a `Result`.
-    fn into_result(self) -> Result<Self::Ok, Self::Err>;
-    /// The `Result` back as the return.
-    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
-}
-
-impl<T, E> Adapt<StoreOk> for Result<T, E> {
-    type Ok = T;
-    type Err = E;
-
-    fn into_result(self) -> Self {
-        self
-    }
-
-    fn from_result(result: Self) -> Self {
-        result
-    }
-}
-
-impl<R> Adapt<StoreAll> for R {
-    type Ok = R;
-    type Err = std::convert::Infallible;
-
-    fn into_result(self) -> Result<R, std::convert::Infallible> {
-        Ok(self)
-    }
-
-    fn from_result(result: Result<R, std::convert::Infallible>) -> R {
-        match result {
-            Ok(value) => value,
-            Err(never) => match never {},
-        }
-    }
-}
-
-/// The body's output as a `Result` (see [`Adapt`]).
-pub async fn into_result<M, R, F>(_mode: M, body: F) -> Result<R::Ok, R::Err>
+/// The body's output as a `Result`, for the strategies that take a
+/// `Result`-returning closure (hit, perf, locked, early, tagged): see
+/// [`Outcome`].
+pub async fn into_result<M, R, F>(_mode: M, body: F) -> Result<R::Value, R::Error>
 where
-    R: Adapt<M>,
+    R: Outcome<M>,
     F: Future<Output = R>,
 {
     body.await.into_result()
 }
 
-/// A strategy's `Result` back as the function's return (see [`Adapt`]).
-pub fn from_result<M, R: Adapt<M>>(_mode: M, result: Result<R::Ok, R::Err>) -> R {
+/// A strategy's `Result` back as the function's return (see [`Outcome`]).
+pub fn from_result<M, R: Outcome<M>>(_mode: M, result: Result<R::Value, R::Error>) -> R {
     R::from_result(result)
 }
 
@@ -189,7 +147,7 @@ impl<T, E> Returns<Result<T, E>> {
 /// How many single-flight slots `cache` holds (keys being computed):
 /// lets the test suites check that a cancelled call leaves none behind.
 pub fn flights_in(cache: &crate::Cache) -> usize {
-    crate::single_flight::in_flight(cache.id())
+    cache.strategy_state().flights().len()
 }
 
 /// The codec's decoding of stored bytes, for the fuzz targets (`fuzz/`).

@@ -53,6 +53,8 @@ struct Inner {
     safe: bool,
     enable: bool,
     stats: Counters,
+    /// The strategies' process-local state: single flights, per-function traces.
+    strategy_state: crate::strategy::state::StrategyState,
 }
 
 #[derive(Default)]
@@ -236,6 +238,7 @@ impl CacheBuilder {
                 safe: self.safe,
                 enable: self.enable,
                 stats: Counters::default(),
+                strategy_state: crate::strategy::state::StrategyState::default(),
             }),
         }
     }
@@ -318,10 +321,9 @@ impl Cache {
         self.inner.backend.as_dyn()
     }
 
-    /// The same for this handle and all its clones, and distinct from every
-    /// other live cache: scopes in-process state such as single-flight.
-    pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+    /// The strategies' process-local state, shared by this handle's clones.
+    pub(crate) fn strategy_state(&self) -> &crate::strategy::state::StrategyState {
+        &self.inner.strategy_state
     }
 
     /// The key as stored: with the cache's prefix.

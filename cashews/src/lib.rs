@@ -341,8 +341,8 @@ pub use cashews_macros::hit;
 ///
 /// Options: `ttl` (required), `trace_size` (10), `perf_condition` (a
 /// [`PerfCondition`](strategy::PerfCondition) `fn`), and `key`, `prefix`,
-/// `cache`, `crate` as for [`cache`]. The options live in a `static`, so
-/// durations must be literals or constants.
+/// `cache`, `crate` as for [`cache`]. The function's trace is kept in its
+/// cache, in this process.
 pub use cashews_macros::perf;
 
 /// Runs an `async fn` at most once at a time per key, across processes
@@ -379,9 +379,8 @@ pub use cashews_macros::locked;
 ///
 /// Options: `ttl` (required), `early_ttl`, `lock_ttl`, `xfetch` (a `beta`
 /// for probabilistic early expiration instead of the mark), and `key`,
-/// `prefix`, `cache`, `crate` as for [`cache`]. The options live in a
-/// `static`, so durations must be literals or constants; the arguments
-/// must be owned (`'static`), since the refresh outlives the call.
+/// `prefix`, `cache`, `crate` as for [`cache`]. The arguments must be owned
+/// (`'static`), since the refresh outlives the call.
 pub use cashews_macros::early;
 
 /// Serves a value while it is fresh (`soft_ttl`), then recomputes it in the

@@ -17,54 +17,50 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::sync::OwnedMutexGuard;
 
 type Slot<V> = tokio::sync::Mutex<Option<V>>;
 
-/// Flights under way, by cache and key. Hashed with foldhash, as the memory
-/// backend's map is: every miss hashes its key here three times, and
-/// SipHash made that a visible share of a miss (cashews-bench,
-/// `memory_miss`).
-type Flights = Mutex<HashMap<FlightId, Flight, foldhash::fast::RandomState>>;
-
-/// A flight's cache and key. The key is shared with the flight's members,
-/// which find their flight again when they leave: one allocation per miss
-/// rather than one per use.
-type FlightId = (usize, Arc<str>);
+/// The flights under way in one cache, by key (held in the cache's
+/// [`StrategyState`](crate::strategy::state::StrategyState), so a dropped
+/// cache drops them). Hashed with foldhash, as the memory backend's map is:
+/// every miss hashes its key here up to three times.
+#[derive(Default)]
+pub(crate) struct Flights {
+    map: Mutex<HashMap<Arc<str>, Flight, foldhash::fast::RandomState>>,
+}
 
 struct Flight {
     /// A `Slot<V>`; its value type is known only to the callers, hence `Any`.
     slot: Arc<dyn Any + Send + Sync>,
-    /// Callers between [`join`] and leaving: the last one out removes the
-    /// flight. Counted apart from the `Arc`'s references, which futures
-    /// cancelled mid-wait may drop in any order.
+    /// Callers between [`Flights::join`] and leaving: the last one out
+    /// removes the flight. Counted apart from the `Arc`'s references, which
+    /// futures cancelled mid-wait may drop in any order.
     members: usize,
 }
 
-static FLIGHTS: LazyLock<Flights> = LazyLock::new(Flights::default);
-
 /// What a caller of a missed key should do.
-pub(crate) enum Turn<V: Send + 'static> {
+pub(crate) enum Turn<'a, V: Send + 'static> {
     /// Another caller computed the value while this one waited.
     Shared(V),
     /// Run the function, then [`Leader::share`] the value.
-    Lead(Leader<V>),
+    Lead(Leader<'a, V>),
     /// Run the function alone: the key is in flight with another value
     /// type (two functions sharing one key), so there is nothing to share.
     Alone,
 }
 
 /// The caller whose turn it is to run the function.
-pub(crate) struct Leader<V: Send + 'static> {
+pub(crate) struct Leader<'a, V: Send + 'static> {
     slot: OwnedMutexGuard<Option<V>>,
-    _member: Member,
+    _member: Member<'a>,
     first: bool,
 }
 
-impl<V: Clone + Send + 'static> Leader<V> {
+impl<V: Clone + Send + 'static> Leader<'_, V> {
     /// Whether another caller led this flight before this one (and ended
     /// without a value to share). It may have stored one all the same, so
     /// a cache is worth reading again; the first leader, who started the
@@ -89,61 +85,64 @@ impl<V: Clone + Send + 'static> Leader<V> {
     }
 }
 
-/// Waits for the turn of this caller on `key` of the cache `scope`.
-///
-/// Cancel-safe: a caller cancelled while waiting just leaves the queue.
-pub(crate) async fn join<V>(scope: usize, key: &str) -> Turn<V>
-where
-    V: Clone + Send + 'static,
-{
-    let (member, slot, first) = {
-        let id: FlightId = (scope, Arc::from(key));
-        let mut flights = FLIGHTS.lock();
-        let mut first = false;
-        let flight = flights.entry(id.clone()).or_insert_with(|| {
-            first = true;
-            Flight {
-                slot: Arc::new(Slot::<V>::new(None)),
-                members: 0,
-            }
-        });
-        let Ok(slot) = Arc::clone(&flight.slot).downcast::<Slot<V>>() else {
-            return Turn::Alone;
+impl Flights {
+    /// Waits for the turn of this caller on `key`.
+    ///
+    /// Cancel-safe: a caller cancelled while waiting just leaves the queue.
+    pub(crate) async fn join<V>(&self, key: &str) -> Turn<'_, V>
+    where
+        V: Clone + Send + 'static,
+    {
+        let (member, slot, first) = {
+            let key: Arc<str> = Arc::from(key);
+            let mut map = self.map.lock();
+            let mut first = false;
+            let flight = map.entry(Arc::clone(&key)).or_insert_with(|| {
+                first = true;
+                Flight {
+                    slot: Arc::new(Slot::<V>::new(None)),
+                    members: 0,
+                }
+            });
+            let Ok(slot) = Arc::clone(&flight.slot).downcast::<Slot<V>>() else {
+                return Turn::Alone;
+            };
+            flight.members += 1;
+            (Member { flights: self, key }, slot, first)
         };
-        flight.members += 1;
-        (Member { id }, slot, first)
-    };
-    let slot = slot.lock_owned().await;
-    match &*slot {
-        Some(value) => Turn::Shared(value.clone()),
-        None => Turn::Lead(Leader {
-            slot,
-            _member: member,
-            first,
-        }),
+        let slot = slot.lock_owned().await;
+        match &*slot {
+            Some(value) => Turn::Shared(value.clone()),
+            None => Turn::Lead(Leader {
+                slot,
+                _member: member,
+                first,
+            }),
+        }
     }
-}
 
-/// How many flights of the cache `scope` are under way.
-pub(crate) fn in_flight(scope: usize) -> usize {
-    FLIGHTS.lock().keys().filter(|(s, _)| *s == scope).count()
+    /// How many flights are under way.
+    pub(crate) fn len(&self) -> usize {
+        self.map.lock().len()
+    }
 }
 
 /// One caller's membership of a flight.
 ///
 /// A `Drop` guard so that a caller cancelled or unwinding at any point
 /// still leaves, and the map never keeps finished flights.
-struct Member {
-    id: FlightId,
+struct Member<'a> {
+    flights: &'a Flights,
+    key: Arc<str>,
 }
 
-impl Drop for Member {
+impl Drop for Member<'_> {
     fn drop(&mut self) {
-        let mut flights = FLIGHTS.lock();
-        if let Some(flight) = flights.get_mut(&self.id) {
+        let mut map = self.flights.map.lock();
+        if let Some(flight) = map.get_mut(&self.key) {
             flight.members -= 1;
             if flight.members == 0 {
-                flights.remove(&self.id);
+                map.remove(&self.key);
             }
         }
     }
@@ -153,13 +152,19 @@ impl Drop for Member {
 mod tests {
     use super::*;
 
+    /// Flights of a cache that lives as long as the test's tasks.
+    fn flights() -> &'static Flights {
+        Box::leak(Box::default())
+    }
+
     #[tokio::test(start_paused = true)]
     async fn waiters_get_the_leaders_value_and_the_flight_is_removed() {
-        let Turn::Lead(leader) = join::<u32>(1, "k").await else {
+        let flights = flights();
+        let Turn::Lead(leader) = flights.join::<u32>("k").await else {
             panic!("the first caller leads");
         };
-        let waiter = tokio::spawn(async {
-            match join::<u32>(1, "k").await {
+        let waiter = tokio::spawn(async move {
+            match flights.join::<u32>("k").await {
                 Turn::Shared(v) => v,
                 _ => panic!("a waiter gets the shared value"),
             }
@@ -167,7 +172,7 @@ mod tests {
         tokio::task::yield_now().await;
         leader.share(&7);
         assert_eq!(waiter.await.unwrap(), 7);
-        assert_eq!(in_flight(1), 0);
+        assert_eq!(flights.len(), 0);
     }
 
     /// Counts its clones.
@@ -185,26 +190,28 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_leader_alone_neither_reads_again_nor_clones() {
-        let Turn::Lead(leader) = join::<Counted>(6, "k").await else {
+        let flights = flights();
+        let Turn::Lead(leader) = flights.join::<Counted>("k").await else {
             panic!("the first caller leads");
         };
         assert!(!leader.follows_another(), "it started the flight");
         leader.share(&Counted);
         assert_eq!(CLONES.load(std::sync::atomic::Ordering::SeqCst), 0);
-        assert_eq!(in_flight(6), 0);
+        assert_eq!(flights.len(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_leader_hands_over_to_a_waiter() {
-        let leader = tokio::spawn(async {
-            let Turn::Lead(_leader) = join::<u32>(2, "k").await else {
+        let flights = flights();
+        let leader = tokio::spawn(async move {
+            let Turn::Lead(_leader) = flights.join::<u32>("k").await else {
                 panic!("the first caller leads");
             };
             std::future::pending::<()>().await;
         });
         tokio::task::yield_now().await;
-        let waiter = tokio::spawn(async {
-            match join::<u32>(2, "k").await {
+        let waiter = tokio::spawn(async move {
+            match flights.join::<u32>("k").await {
                 Turn::Lead(leader) => leader.follows_another(),
                 _ => false,
             }
@@ -215,45 +222,48 @@ mod tests {
             waiter.await.unwrap(),
             "the waiter leads once the leader is gone, and knows it follows one"
         );
-        assert_eq!(in_flight(2), 0);
+        assert_eq!(flights.len(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_panicking_leader_hands_over_to_a_waiter() {
-        let leader = tokio::spawn(async {
-            let Turn::Lead(_leader) = join::<u32>(3, "k").await else {
+        let flights = flights();
+        let leader = tokio::spawn(async move {
+            let Turn::Lead(_leader) = flights.join::<u32>("k").await else {
                 panic!("the first caller leads");
             };
             tokio::task::yield_now().await;
             panic!("the function panicked");
         });
-        let waiter = tokio::spawn(async {
+        let waiter = tokio::spawn(async move {
             tokio::task::yield_now().await;
-            matches!(join::<u32>(3, "k").await, Turn::Lead(_))
+            matches!(flights.join::<u32>("k").await, Turn::Lead(_))
         });
         assert!(leader.await.unwrap_err().is_panic());
         assert!(waiter.await.unwrap());
-        assert_eq!(in_flight(3), 0);
+        assert_eq!(flights.len(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_waiter_leaves_no_flight_behind() {
-        let Turn::Lead(leader) = join::<u32>(4, "k").await else {
+        let flights = flights();
+        let Turn::Lead(leader) = flights.join::<u32>("k").await else {
             panic!("the first caller leads");
         };
-        let waiter = tokio::spawn(async { drop(join::<u32>(4, "k").await) });
+        let waiter = tokio::spawn(async move { drop(flights.join::<u32>("k").await) });
         tokio::task::yield_now().await;
         waiter.abort();
         let _ = waiter.await;
         drop(leader);
-        assert_eq!(in_flight(4), 0);
+        assert_eq!(flights.len(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn another_value_type_on_the_same_key_runs_alone() {
-        let Turn::Lead(_leader) = join::<u32>(5, "k").await else {
+        let flights = flights();
+        let Turn::Lead(_leader) = flights.join::<u32>("k").await else {
             panic!("the first caller leads");
         };
-        assert!(matches!(join::<String>(5, "k").await, Turn::Alone));
+        assert!(matches!(flights.join::<String>("k").await, Turn::Alone));
     }
 }

@@ -25,6 +25,14 @@
 //! (`#[cashews::failover]`, …, `#[cashews::slice_rate_limit]`) taking the
 //! same options.
 //!
+//! One contract for all: options are plain `Copy` data, built wherever is
+//! convenient (a `let` at the call is fine); what a strategy keeps in the
+//! process between calls (single-flight slots, perf's trace, early's seeded
+//! generator) lives in the [`Cache`](crate::Cache), per function, and is
+//! dropped with it. Each call answers a [`Reported`]: the function's return
+//! and how it was [`Served`] (a hit, a miss, a stale value, a refresh
+//! started, a refusal).
+//!
 //! | strategy | guarantees | options (defaults) |
 //! |---|---|---|
 //! | [`simple::cache`] (`#[cashews::cache]`, [`Cache::cached`](crate::Cache::cached)) | a hit returns the stored value; a miss runs the function and stores its value (`Ok` only for a `Result`, everything else whole); concurrent misses of one key in one process share one execution (a failed, panicked or cancelled one hands over to the next waiter); errors pass through untouched | `ttl` (fixed or per value); `condition` (store all); `protected` (on) |
@@ -58,6 +66,7 @@ mod locked;
 mod perf;
 mod rate_limit;
 mod soft;
+pub(crate) mod state;
 mod tags;
 
 pub use circuit_breaker::{CircuitBreaker, circuit_breaker};
@@ -70,16 +79,64 @@ pub use rate_limit::{Limiter, RateLimit, SliceRateLimit, admitted, rate_limit, r
 pub use soft::{Soft, soft};
 pub use tags::{delete_tags, tag, tagged};
 
+/// How a strategy served one call: every strategy reports one of these
+/// beside the function's return (see [`Reported`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Served {
+    /// The stored value, without running the function.
+    Hit,
+    /// The value another caller computed while this one waited for it (a
+    /// single flight in this process, or [`locked`]'s lock holder).
+    Shared,
+    /// The function ran for this call: a miss of the caching strategies,
+    /// and every admitted call of those that always run it (failover, rate
+    /// limits, a closed or probing breaker). Its error, if any, is the
+    /// return.
+    Miss,
+    /// A stored value standing in for a failed call ([`soft`]'s stale
+    /// value, [`failover`]'s last good one).
+    Stale,
+    /// The stored value, and this call started its background refresh
+    /// ([`early`], [`hit`]'s `update_after`).
+    RefreshStarted,
+    /// Refused by a rate limit without running the function.
+    RateLimited,
+    /// Refused by an open (or half-open) circuit breaker without running
+    /// the function.
+    CircuitOpen,
+}
+
+impl Served {
+    /// `value`, reported as served this way.
+    pub(crate) const fn with<R>(self, value: R) -> Reported<R> {
+        Reported {
+            value,
+            served: self,
+        }
+    }
+}
+
+/// A strategy's answer: what the call returns, and how it was served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "the call's return is in `value`"]
+pub struct Reported<R> {
+    /// The return, as the function would give it.
+    pub value: R,
+    /// How the strategy served the call.
+    pub served: Served,
+}
+
 /// The cache's answer, or `T::default()` (a miss, `false`, `0`) when the
-/// cache failed.
+/// cache failed, logged.
 ///
 /// A strategy never fails a call because of the cache, just as the plain
 /// cache does not: safe mode already answers a failing backend with empty
 /// values, and what still comes back as an error (a backend failure with
-/// `safe=0`, a value that cannot be encoded) is logged here and the call
-/// goes on as if the cache were empty. Only a strategy's own refusals
-/// (rate limited, circuit open, lock wait over) reach the caller.
-fn absorb<T: Default>(key: &str, command: &'static str, answer: crate::Result<T>) -> T {
+/// `safe=0`, a value that cannot be encoded) goes on as if the cache were
+/// empty. Only a strategy's own refusals (rate limited, circuit open)
+/// reach the caller.
+fn answer_or_default<T: Default>(key: &str, command: &'static str, answer: crate::Result<T>) -> T {
     answer.unwrap_or_else(|e| {
         tracing::warn!(key, command, error = %e, "cache command failed; going on without it");
         T::default()

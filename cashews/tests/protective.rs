@@ -53,6 +53,7 @@ async fn flood(cache: &Cache, round: usize, count: usize) {
 async fn limited(cache: &Cache, key: &str, limiter: &impl cashews::strategy::Limiter) -> bool {
     rate_limit(cache, key, limiter, || async { Ok::<_, Error>(()) })
         .await
+        .value
         .is_ok()
 }
 
@@ -83,6 +84,7 @@ fn limits_hold_under_a_flood(
         assert!(
             circuit_breaker(&cache, "cb", &breaker, failing)
                 .await
+                .value
                 .is_err()
         );
         let guard = cache.lock("held", MINUTE).await.unwrap();
@@ -117,7 +119,8 @@ fn limits_hold_under_a_flood(
             let refused: Result<(), Error> = circuit_breaker(&cache, "cb", &breaker, || async {
                 panic!("round {round}: the open breaker let a call through")
             })
-            .await;
+            .await
+            .value;
             assert!(refused.unwrap_err().is_circuit_open());
         }
         assert_eq!(fixed_admitted, limit.min(rounds as u64), "fixed window");
@@ -125,8 +128,8 @@ fn limits_hold_under_a_flood(
 
         // A second `locked` caller still waits for the holder's value.
         let waiter = tokio::spawn(slow(calls.clone()));
-        assert_eq!(holder.await.unwrap().unwrap(), 1);
-        assert_eq!(waiter.await.unwrap().unwrap(), 1);
+        assert_eq!(holder.await.unwrap().value.unwrap(), 1);
+        assert_eq!(waiter.await.unwrap().value.unwrap(), 1);
         assert_eq!(calls.load(Ordering::SeqCst), 1, "the lock was evicted");
         assert!(guard.release().await.unwrap());
 
@@ -179,12 +182,13 @@ async fn a_full_protective_store_refuses_new_state() {
     // closed: the function runs.
     let options = Locked::new(MINUTE);
     let value = locked(&cache, "report", &options, || async { Ok::<_, Error>(7) }).await;
-    assert_eq!(value.unwrap(), 7);
+    assert_eq!(value.value.unwrap(), 7);
     let breaker = CircuitBreaker::new(50, MINUTE, MINUTE);
     for _ in 0..3 {
         let failing = || async { Err::<(), _>(Error::new(ErrorKind::Connection, "down")) };
         let err = circuit_breaker(&cache, "cb", &breaker, failing)
             .await
+            .value
             .unwrap_err();
         assert!(err.is_connection(), "{err}");
     }

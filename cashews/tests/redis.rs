@@ -397,7 +397,9 @@ async fn a_miss_reads_once_and_a_hit_is_one_get() {
     let options = Options::new(60);
     let monitor = Monitor::start(&server).await;
     for _ in 0..2 {
-        let v: u32 = cached(&cache, "once", StoreAll, &options, || async { 7 }).await;
+        let v: u32 = cached(&cache, "once", StoreAll, &options, || async { 7 })
+            .await
+            .value;
         assert_eq!(v, 7);
     }
     assert_eq!(

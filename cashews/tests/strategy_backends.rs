@@ -30,7 +30,12 @@ async fn hit_counts_are_shared(a: &Cache, b: &Cache) {
     let mut seen = Vec::new();
     for i in 0..9 {
         let cache = if i % 2 == 0 { a } else { b };
-        seen.push(hit(cache, "hit", &options, count(&calls)).await.unwrap());
+        seen.push(
+            hit(cache, "hit", &options, count(&calls))
+                .await
+                .value
+                .unwrap(),
+        );
     }
     assert_eq!(seen, [1, 1, 1, 1, 2, 2, 2, 2, 3]);
 }
@@ -48,6 +53,7 @@ async fn locked_runs_once(a: &Cache, b: &Cache) {
                     Ok::<_, Error>(calls.fetch_add(1, Ordering::SeqCst) + 1)
                 })
                 .await
+                .value
                 .unwrap()
             })
         })
@@ -65,8 +71,13 @@ async fn rate_limits_are_exact(a: &Cache, b: &Cache) {
     let mut admitted = [0, 0];
     for i in 0..8 {
         let cache = if i % 2 == 0 { a } else { b };
-        admitted[0] += usize::from(rate_limit(cache, "fixed", &fixed, ok).await.is_ok());
-        admitted[1] += usize::from(rate_limit(cache, "sliding", &sliding, ok).await.is_ok());
+        admitted[0] += usize::from(rate_limit(cache, "fixed", &fixed, ok).await.value.is_ok());
+        admitted[1] += usize::from(
+            rate_limit(cache, "sliding", &sliding, ok)
+                .await
+                .value
+                .is_ok(),
+        );
     }
     assert_eq!(admitted, [5, 5]);
 }
@@ -76,29 +87,58 @@ async fn the_others_work(a: &Cache, b: &Cache) {
     let down = || async { Err::<u32, _>(Error::new(ErrorKind::Connection, "down")) };
     let fail = Failover::new(MINUTE);
     assert_eq!(
-        failover(a, "fail:x", &fail, count(&calls)).await.unwrap(),
+        failover(a, "fail:x", &fail, count(&calls))
+            .await
+            .value
+            .unwrap(),
         1
     );
-    assert_eq!(failover(b, "fail:x", &fail, down).await.unwrap(), 1);
+    assert_eq!(failover(b, "fail:x", &fail, down).await.value.unwrap(), 1);
 
     let options = Soft::new(MINUTE, MINUTE / 2);
-    assert_eq!(soft(a, "soft", &options, count(&calls)).await.unwrap(), 2);
-    assert_eq!(soft(b, "soft", &options, count(&calls)).await.unwrap(), 2);
+    assert_eq!(
+        soft(a, "soft", &options, count(&calls))
+            .await
+            .value
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        soft(b, "soft", &options, count(&calls))
+            .await
+            .value
+            .unwrap(),
+        2
+    );
 
     static EARLY: Early = Early::new(Duration::from_secs(60));
-    assert_eq!(early(a, "early", &EARLY, count(&calls)).await.unwrap(), 3);
-    assert_eq!(early(b, "early", &EARLY, count(&calls)).await.unwrap(), 3);
+    assert_eq!(
+        early(a, "early", &EARLY, count(&calls))
+            .await
+            .value
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        early(b, "early", &EARLY, count(&calls))
+            .await
+            .value
+            .unwrap(),
+        3
+    );
 
     let breaker = CircuitBreaker::new(50, MINUTE, MINUTE);
     assert!(
         circuit_breaker(a, "cb", &breaker, down)
             .await
+            .value
             .unwrap_err()
             .is_connection()
     );
     assert!(
         circuit_breaker(b, "cb", &breaker, down)
             .await
+            .value
             .unwrap_err()
             .is_circuit_open()
     );
@@ -115,37 +155,53 @@ async fn a_dead_backend_never_fails_a_call(cache: &Cache) {
     assert_eq!(
         hit(cache, "k", &Hit::new(MINUTE, 3), count(&calls))
             .await
+            .value
             .unwrap(),
         1
     );
     assert_eq!(
         failover(cache, "k", &Failover::new(MINUTE), count(&calls))
             .await
+            .value
             .unwrap(),
         2
     );
     assert_eq!(
         soft(cache, "k", &Soft::new(MINUTE, MINUTE), count(&calls))
             .await
+            .value
             .unwrap(),
         3
     );
     static EARLY: Early = Early::new(Duration::from_secs(60));
-    assert_eq!(early(cache, "k", &EARLY, count(&calls)).await.unwrap(), 4);
+    assert_eq!(
+        early(cache, "k", &EARLY, count(&calls))
+            .await
+            .value
+            .unwrap(),
+        4
+    );
     let options = Locked::new(MINUTE);
     assert_eq!(
-        locked(cache, "k", &options, count(&calls)).await.unwrap(),
+        locked(cache, "k", &options, count(&calls))
+            .await
+            .value
+            .unwrap(),
         5
     );
     let limit = RateLimit::new(1, MINUTE);
     assert_eq!(
-        rate_limit(cache, "k", &limit, count(&calls)).await.unwrap(),
+        rate_limit(cache, "k", &limit, count(&calls))
+            .await
+            .value
+            .unwrap(),
         6
     );
     let breaker = CircuitBreaker::new(50, MINUTE, MINUTE);
     assert_eq!(
         circuit_breaker(cache, "k", &breaker, count(&calls))
             .await
+            .value
             .unwrap(),
         7
     );

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashews::strategy::{CircuitBreaker, circuit_breaker};
+use cashews::strategy::{CircuitBreaker, Served, circuit_breaker};
 use cashews::{Cache, Error, ErrorKind};
 use strategy_env::Env;
 
@@ -45,7 +45,7 @@ impl Upstream {
         took: Duration,
     ) -> Outcome {
         let runs = self.runs.clone();
-        let result = circuit_breaker(cache, "payments", options, move || async move {
+        let reported = circuit_breaker(cache, "payments", options, move || async move {
             runs.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(took).await;
             if fail {
@@ -55,14 +55,18 @@ impl Upstream {
             }
         })
         .await;
-        match result {
+        let outcome = match reported.value {
             Ok(()) => Outcome::Ok,
             Err(e) if e.is_circuit_open() => Outcome::Open,
             Err(e) => {
                 assert!(e.is_connection());
                 Outcome::Failed
             }
-        }
+        };
+        let refused = reported.served == Served::CircuitOpen;
+        assert_eq!(refused, outcome == Outcome::Open, "{:?}", reported.served);
+        assert!(refused || reported.served == Served::Miss);
+        outcome
     }
 }
 

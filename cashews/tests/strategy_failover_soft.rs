@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashews::strategy::{Failover, Soft, failover, soft};
+use cashews::strategy::{Failover, Served, Soft, failover, soft};
 use cashews::{Cache, Error, ErrorKind};
 
 #[derive(Debug, PartialEq)]
@@ -41,18 +41,20 @@ async fn failover_serves_the_last_good_value() {
         Err(ApiError::Timeout),
         Err(ApiError::Timeout),
     ];
-    let mut seen = Vec::new();
+    let (mut seen, mut served) = (Vec::new(), Vec::new());
     for _ in 0..script.len() {
-        seen.push(
-            failover(&cache, "fail:k", &options, || async {
-                outcome(&step, &script)
-            })
-            .await,
-        );
+        let reported = failover(&cache, "fail:k", &options, || async {
+            outcome(&step, &script)
+        })
+        .await;
+        seen.push(reported.value);
+        served.push(reported.served);
     }
     // No good value yet: the error. Then the function runs every time and
     // its failures are answered with the last success.
     assert_eq!(seen, [Err(ApiError::Timeout), Ok(1), Ok(2), Ok(2), Ok(2)]);
+    use Served::{Miss, Stale};
+    assert_eq!(served, [Miss, Miss, Miss, Stale, Stale]);
     assert_eq!(step.load(Ordering::SeqCst), 5);
 }
 
@@ -72,12 +74,12 @@ async fn failover_only_on_accepted_errors_and_within_ttl() {
             outcome(&step, &script)
         })
     };
-    assert_eq!(call().await, Ok(7));
-    assert_eq!(call().await, Err(ApiError::NotFound));
+    assert_eq!(call().await.value, Ok(7));
+    assert_eq!(call().await.value, Err(ApiError::NotFound));
     tokio::time::advance(Duration::from_millis(59_999)).await;
-    assert_eq!(call().await, Ok(7));
+    assert_eq!(call().await.value, Ok(7));
     tokio::time::advance(Duration::from_millis(1)).await;
-    assert_eq!(call().await, Err(ApiError::Timeout));
+    assert_eq!(call().await.value, Err(ApiError::Timeout));
 }
 
 #[tokio::test(start_paused = true)]
@@ -93,22 +95,25 @@ async fn soft_recomputes_after_soft_ttl_and_serves_stale_on_error_until_ttl() {
         Ok(3),
         Err(ApiError::Timeout),
     ];
-    let call = || soft(&cache, "k", &options, || async { outcome(&step, &script) });
-    assert_eq!(call().await, Ok(1));
+    let call = || async {
+        let reported = soft(&cache, "k", &options, || async { outcome(&step, &script) }).await;
+        (reported.value, reported.served)
+    };
+    assert_eq!(call().await, (Ok(1), Served::Miss));
     tokio::time::advance(Duration::from_millis(9_999)).await;
-    assert_eq!(call().await, Ok(1)); // fresh: no call
+    assert_eq!(call().await, (Ok(1), Served::Hit)); // fresh: no call
     assert_eq!(step.load(Ordering::SeqCst), 1);
     tokio::time::advance(Duration::from_millis(1)).await;
-    assert_eq!(call().await, Ok(2)); // soft deadline: recomputed in the caller
+    assert_eq!(call().await, (Ok(2), Served::Miss)); // soft deadline: recomputed in the caller
     tokio::time::advance(Duration::from_secs(10)).await;
-    assert_eq!(call().await, Ok(2)); // failed: stale value (stored at 10 s, kept until 110 s)
+    assert_eq!(call().await, (Ok(2), Served::Stale)); // failed: stale value (stored at 10 s, kept until 110 s)
     tokio::time::advance(Duration::from_secs(89)).await; // t = 109 s
-    assert_eq!(call().await, Ok(2)); // failed again: still stale
+    assert_eq!(call().await, (Ok(2), Served::Stale)); // failed again: still stale
     assert_eq!(step.load(Ordering::SeqCst), 4);
     tokio::time::advance(Duration::from_secs(1)).await; // t = 110 s: gone
-    assert_eq!(call().await, Ok(3));
+    assert_eq!(call().await, (Ok(3), Served::Miss));
     tokio::time::advance(Duration::from_secs(100)).await;
-    assert_eq!(call().await, Err(ApiError::Timeout)); // nothing left to serve
+    assert_eq!(call().await, (Err(ApiError::Timeout), Served::Miss)); // nothing left to serve
 }
 
 #[tokio::test(start_paused = true)]
@@ -119,9 +124,9 @@ async fn soft_passes_other_errors_through() {
     let step = AtomicU32::new(0);
     let script = [Ok(1), Err(ApiError::NotFound)];
     let call = || soft(&cache, "k", &options, || async { outcome(&step, &script) });
-    assert_eq!(call().await, Ok(1));
+    assert_eq!(call().await.value, Ok(1));
     tokio::time::advance(Duration::from_secs(10)).await;
-    assert_eq!(call().await, Err(ApiError::NotFound));
+    assert_eq!(call().await.value, Err(ApiError::NotFound));
 }
 
 #[tokio::test(start_paused = true)]
@@ -140,10 +145,10 @@ async fn a_value_that_cannot_be_stored_is_still_returned() {
         Ok::<_, ApiError>(Unencodable)
     })
     .await;
-    assert_eq!(ok, Ok(Unencodable));
+    assert_eq!(ok.value, Ok(Unencodable));
     let failed = failover(&cache, "fail:k", &options, || async {
         Err::<Unencodable, _>(ApiError::Timeout)
     })
     .await;
-    assert_eq!(failed, Err(ApiError::Timeout));
+    assert_eq!(failed.value, Err(ApiError::Timeout));
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cashews::backend::MemoryBackend;
-use cashews::strategy::{Hit, hit};
+use cashews::strategy::{Hit, Served, hit};
 use cashews::{Cache, Error};
 
 fn counter() -> Arc<AtomicU32> {
@@ -18,6 +18,7 @@ async fn call(cache: &Cache, options: &Hit, calls: &Arc<AtomicU32>) -> u32 {
         Ok::<_, Error>(calls.fetch_add(1, Ordering::SeqCst) + 1)
     })
     .await
+    .value
     .unwrap()
 }
 
@@ -73,25 +74,19 @@ async fn update_after_refreshes_in_the_background() {
             Ok::<_, Error>(calls.fetch_add(1, Ordering::SeqCst) + 1)
         }
     };
-    assert_eq!(
-        hit(&cache, "k", &options, slow(calls.clone()))
-            .await
-            .unwrap(),
-        1
-    );
+    let first = hit(&cache, "k", &options, slow(calls.clone())).await;
+    assert_eq!((first.value.unwrap(), first.served), (1, Served::Miss));
     let start = tokio::time::Instant::now();
+    let first_hit = hit(&cache, "k", &options, slow(calls.clone())).await;
     assert_eq!(
-        hit(&cache, "k", &options, slow(calls.clone()))
-            .await
-            .unwrap(),
-        1
+        (first_hit.value.unwrap(), first_hit.served),
+        (1, Served::Hit)
     );
     // The second hit starts the refresh and returns at once with the old value.
+    let second_hit = hit(&cache, "k", &options, slow(calls.clone())).await;
     assert_eq!(
-        hit(&cache, "k", &options, slow(calls.clone()))
-            .await
-            .unwrap(),
-        1
+        (second_hit.value.unwrap(), second_hit.served),
+        (1, Served::RefreshStarted)
     );
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -102,6 +97,7 @@ async fn update_after_refreshes_in_the_background() {
         assert_eq!(
             hit(&cache, "k", &options, slow(calls.clone()))
                 .await
+                .value
                 .unwrap(),
             2
         );
@@ -136,6 +132,6 @@ async fn errors_are_not_stored() {
         Err::<u32, _>(Error::new(cashews::ErrorKind::Connection, "down"))
     })
     .await;
-    assert!(failed.unwrap_err().is_connection());
+    assert!(failed.value.unwrap_err().is_connection());
     assert_eq!(cache.get::<u32>("k").await.unwrap(), None);
 }

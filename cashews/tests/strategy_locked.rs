@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use cashews::backend::MemoryBackend;
-use cashews::strategy::{Locked, locked};
+use cashews::strategy::{Locked, Reported, Served, locked};
 use cashews::{Cache, Error, ErrorKind};
 use tokio::time::Instant;
 
@@ -18,7 +18,11 @@ fn options() -> Locked {
     Locked::new(Duration::from_secs(60)).lock_ttl(Duration::from_secs(5))
 }
 
-async fn slow_call(cache: &Cache, options: &Locked, calls: &Arc<AtomicU32>) -> Result<u32, Error> {
+async fn slow_call(
+    cache: &Cache,
+    options: &Locked,
+    calls: &Arc<AtomicU32>,
+) -> Reported<Result<u32, Error>> {
     let calls = Arc::clone(calls);
     locked(cache, "report", options, move || async move {
         let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
@@ -37,10 +41,20 @@ async fn stampede(caches: &[Cache], callers: usize, calls: &Arc<AtomicU32>) -> V
             tokio::spawn(async move { slow_call(&cache, &options, &calls).await })
         })
         .collect();
-    let mut out = Vec::new();
+    let (mut out, mut ran) = (Vec::new(), 0);
     for t in tasks {
-        out.push(t.await.unwrap().unwrap());
+        let reported = t.await.unwrap();
+        out.push(reported.value.unwrap());
+        match reported.served {
+            Served::Miss => ran += 1,
+            served => assert!(matches!(served, Served::Shared | Served::Hit), "{served:?}"),
+        }
     }
+    assert_eq!(
+        ran,
+        calls.load(Ordering::SeqCst),
+        "each caller that ran it says so"
+    );
     out
 }
 
@@ -90,7 +104,7 @@ async fn a_cancelled_holder_releases_the_lock() {
     let start = Instant::now();
     holder.abort();
     // The waiter takes over right away, not after the 5 s lock_ttl.
-    assert_eq!(waiter.await.unwrap().unwrap(), 2);
+    assert_eq!(waiter.await.unwrap().value.unwrap(), 2);
     assert!(start.elapsed() <= TOOK * 2, "took {:?}", start.elapsed());
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -128,10 +142,12 @@ async fn waiting_is_bounded_then_the_caller_runs_alone() {
     let start = Instant::now();
     // The holder is dead: after waiting 1 s (not the lock's 5 s), the
     // caller runs the function itself, and stores its value.
-    assert_eq!(slow_call(&cache, &options, &calls).await.unwrap(), 1);
+    let ran = slow_call(&cache, &options, &calls).await;
+    assert_eq!((ran.value.unwrap(), ran.served), (1, Served::Miss));
     assert_eq!(start.elapsed(), Duration::from_secs(1) + TOOK);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(slow_call(&cache, &options, &calls).await.unwrap(), 1);
+    let stored = slow_call(&cache, &options, &calls).await;
+    assert_eq!((stored.value.unwrap(), stored.served), (1, Served::Hit));
 }
 
 #[tokio::test(start_paused = true)]
@@ -157,9 +173,9 @@ async fn a_failed_holder_hands_over_to_a_waiter() {
     let others: Vec<_> = (0..10)
         .map(|_| call(cache.clone(), calls.clone()))
         .collect();
-    assert!(first.await.unwrap().unwrap_err().is_connection());
+    assert!(first.await.unwrap().value.unwrap_err().is_connection());
     for o in others {
-        assert_eq!(o.await.unwrap().unwrap(), 2);
+        assert_eq!(o.await.unwrap().value.unwrap(), 2);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -168,8 +184,14 @@ async fn a_failed_holder_hands_over_to_a_waiter() {
 async fn switched_off_it_just_runs() {
     let cache = Cache::from_url("mem://?enable=0").unwrap();
     let calls = Arc::new(AtomicU32::new(0));
-    assert_eq!(slow_call(&cache, &options(), &calls).await.unwrap(), 1);
-    assert_eq!(slow_call(&cache, &options(), &calls).await.unwrap(), 2);
+    assert_eq!(
+        slow_call(&cache, &options(), &calls).await.value.unwrap(),
+        1
+    );
+    assert_eq!(
+        slow_call(&cache, &options(), &calls).await.value.unwrap(),
+        2
+    );
 }
 
 /// Calls of each Redis command so far, from `INFO commandstats`.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use cashews::strategy::{Limiter, RateLimit, SliceRateLimit, rate_limit, rate_limit_or};
+use cashews::strategy::{Limiter, RateLimit, Served, SliceRateLimit, rate_limit, rate_limit_or};
 use cashews::{Cache, Error, ErrorKind};
 use strategy_env::Env;
 
@@ -144,8 +144,14 @@ async fn refused_calls_do_not_run_and_get_a_typed_error() {
             Ok::<_, ApiError>(calls.fetch_add(1, Ordering::SeqCst) + 1)
         })
     };
-    assert_eq!(call().await.unwrap(), 1);
-    assert!(matches!(call().await, Err(ApiError::Limited)));
+    let admitted = call().await;
+    assert_eq!(
+        (admitted.value.unwrap(), admitted.served),
+        (1, Served::Miss)
+    );
+    let refused = call().await;
+    assert_eq!(refused.served, Served::RateLimited);
+    assert!(matches!(refused.value, Err(ApiError::Limited)));
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -162,8 +168,10 @@ async fn a_custom_action_answers_refused_calls() {
             || async { Ok("slow down") },
         )
     };
-    assert_eq!(call().await.unwrap(), "fresh");
-    assert_eq!(call().await.unwrap(), "slow down");
+    assert_eq!(call().await.value.unwrap(), "fresh");
+    let refused = call().await;
+    assert_eq!(refused.served, Served::RateLimited);
+    assert_eq!(refused.value.unwrap(), "slow down");
 }
 
 #[tokio::test(start_paused = true)]

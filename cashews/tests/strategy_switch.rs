@@ -50,11 +50,11 @@ async fn a_decorated_call_runs_for_real_inside_the_scope() {
             Ok::<_, Error>(calls.fetch_add(1, Ordering::SeqCst) + 1)
         })
     };
-    assert_eq!(call().await.unwrap(), 1);
-    assert_eq!(switch::disabled(call()).await.unwrap(), 2);
-    assert_eq!(switch::disabled(call()).await.unwrap(), 3);
+    assert_eq!(call().await.value.unwrap(), 1);
+    assert_eq!(switch::disabled(call()).await.value.unwrap(), 2);
+    assert_eq!(switch::disabled(call()).await.value.unwrap(), 3);
     // Outside, the cached value is untouched.
-    assert_eq!(call().await.unwrap(), 1);
+    assert_eq!(call().await.value.unwrap(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -63,6 +63,7 @@ async fn background_refreshes_inherit_the_scope() {
     let cache = Cache::from_url("mem://").unwrap();
     early(&cache, "k", &OPTIONS, || async { Ok::<_, Error>(1) })
         .await
+        .value
         .unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
     let refreshed = Arc::new(AtomicU32::new(0));
@@ -78,6 +79,7 @@ async fn background_refreshes_inherit_the_scope() {
     let served =
         switch::disabled_commands(Command::Set.into(), early(&cache, "k", &OPTIONS, refresh))
             .await
+            .value
             .unwrap();
     assert_eq!(served, 1);
     tokio::time::sleep(Duration::from_millis(1)).await;

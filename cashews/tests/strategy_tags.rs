@@ -105,6 +105,7 @@ async fn tagged_calls() {
                 Ok::<_, Error>(calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
             })
             .await
+            .value
             .unwrap()
         }
     };
@@ -210,15 +211,19 @@ async fn a_value_whose_index_is_refused_is_not_kept(cache: &Cache) {
             Ok::<_, Error>(calls.fetch_add(1, Ordering::SeqCst))
         })
     };
-    assert_eq!(load("tagged:1", &["a"]).await.unwrap(), 0);
+    assert_eq!(load("tagged:1", &["a"]).await.value.unwrap(), 0);
     assert!(cache.exists("tagged:1").await.unwrap());
     // A new index has no room.
-    assert_eq!(load("tagged:2", &["b"]).await.unwrap(), 1);
+    assert_eq!(load("tagged:2", &["b"]).await.value.unwrap(), 1);
     assert!(!cache.exists("tagged:2").await.unwrap());
     // One index of two written is not enough.
-    assert_eq!(load("tagged:3", &["a", "b"]).await.unwrap(), 2);
+    assert_eq!(load("tagged:3", &["a", "b"]).await.value.unwrap(), 2);
     assert!(!cache.exists("tagged:3").await.unwrap());
-    assert_eq!(load("tagged:2", &["b"]).await.unwrap(), 3, "not cached");
+    assert_eq!(
+        load("tagged:2", &["b"]).await.value.unwrap(),
+        3,
+        "not cached"
+    );
     let err = tag(cache, "tagged:1", &["c"], TTL).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ProtectedFull, "{err}");
     // The index that was written works.
@@ -328,6 +333,7 @@ async fn a_value_whose_index_fails_is_not_kept() {
             Ok::<_, Error>(7)
         })
         .await
+        .value
         .unwrap();
         assert_eq!(value, 7);
         assert!(!cache.exists("tagged:1").await.unwrap(), "safe={safe}");

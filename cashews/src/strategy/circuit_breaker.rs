@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{absorb, clock};
+use super::{Reported, Served, answer_or_default, clock};
 use crate::ttl::saturating_millis;
 use crate::{Cache, Error, ErrorKind};
 
@@ -120,7 +120,8 @@ fn unpack(packed: i64) -> (u64, u64) {
 /// `period` reaches `errors_rate` percent (with at least `min_calls`
 /// calls). An open breaker refuses calls with an error of kind
 /// [`ErrorKind::CircuitOpen`] (your `E` through `From<cashews::Error>`)
-/// without running `f`.
+/// without running `f`, reported as [`Served::CircuitOpen`]; a call that
+/// runs is [`Served::Miss`].
 ///
 /// State lives in the backend as protective state (never evicted by the
 /// memory backend's `size`; see
@@ -136,16 +137,17 @@ fn unpack(packed: i64) -> (u64, u64) {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
 /// use cashews::{Error, ErrorKind};
-/// use cashews::strategy::{circuit_breaker, CircuitBreaker};
+/// use cashews::strategy::{circuit_breaker, CircuitBreaker, Served};
 ///
 /// let cache = cashews::Cache::from_url("mem://")?;
 /// let breaker = CircuitBreaker::new(50, Duration::from_secs(60), Duration::from_secs(30));
 /// let failing = || async { Err::<(), _>(Error::new(ErrorKind::Connection, "down")) };
 /// let first = circuit_breaker(&cache, "payments", &breaker, failing).await;
-/// assert!(first.unwrap_err().is_connection());
+/// assert!(first.value.unwrap_err().is_connection());
 /// // One call, one failure: 100 % ≥ 50 %, so the breaker is open.
 /// let second = circuit_breaker(&cache, "payments", &breaker, failing).await;
-/// assert!(second.unwrap_err().is_circuit_open());
+/// assert_eq!(second.served, Served::CircuitOpen);
+/// assert!(second.value.unwrap_err().is_circuit_open());
 /// # Ok(()) }
 /// ```
 pub async fn circuit_breaker<T, E, F, Fut>(
@@ -153,7 +155,7 @@ pub async fn circuit_breaker<T, E, F, Fut>(
     key: &str,
     options: &CircuitBreaker<E>,
     f: F,
-) -> Result<T, E>
+) -> Reported<Result<T, E>>
 where
     E: From<Error>,
     F: FnOnce() -> Fut,
@@ -161,9 +163,9 @@ where
 {
     let state_key = format!("{key}:cb");
     let now = clock::now_ms();
-    if let Some(opened) = absorb(key, "get", cache.get::<Opened>(&state_key).await) {
+    if let Some(opened) = answer_or_default(key, "get", cache.get::<Opened>(&state_key).await) {
         if now < opened.until_ms {
-            return Err(open_error(key, &opened).into());
+            return Served::CircuitOpen.with(Err(open_error(key, &opened).into()));
         }
         if now < opened.half_open_until_ms {
             return probe(cache, key, &state_key, &opened, options, f).await;
@@ -183,12 +185,12 @@ where
             options.period.saturating_mul(2),
         )
         .await;
-    let counted = absorb(key, "incr", counted);
+    let counted = answer_or_default(key, "incr", counted);
     if failed {
         let previous = cache
             .incr_protective(&window_key(key, window.wrapping_sub(1)), 0, options.period)
             .await;
-        let previous = absorb(key, "incr", previous);
+        let previous = answer_or_default(key, "incr", previous);
         // How much of the previous window still lies in the last period.
         let overlap = 1.0 - (now % period_ms) as f64 / period_ms as f64;
         let (calls, fails) = unpack(counted);
@@ -201,7 +203,7 @@ where
             open(cache, key, &state_key, window, now, options).await;
         }
     }
-    result
+    Served::Miss.with(result)
 }
 
 /// A half-open call: a probe if its turn comes, else refused.
@@ -212,7 +214,7 @@ async fn probe<T, E, F, Fut>(
     opened: &Opened,
     options: &CircuitBreaker<E>,
     f: F,
-) -> Result<T, E>
+) -> Reported<Result<T, E>>
 where
     E: From<Error>,
     F: FnOnce() -> Fut,
@@ -228,10 +230,10 @@ where
         )
         .await;
     // A turn that cannot be counted (0) probes: the breaker fails open.
-    let turn = absorb(key, "incr", turn);
+    let turn = answer_or_default(key, "incr", turn);
     // `percent` turns in every hundred, evenly spread, starting with the first.
     if percent == 0 || (turn.saturating_sub(1) % 100 * percent) % 100 >= percent {
-        return Err(open_error(key, opened).into());
+        return Served::CircuitOpen.with(Err(open_error(key, opened).into()));
     }
     let result = f().await;
     if matches!(&result, Err(e) if (options.failure)(e)) {
@@ -241,9 +243,9 @@ where
         open(cache, key, state_key, window, now, options).await;
     } else {
         tracing::info!(key, "circuit breaker probe succeeded; closing");
-        absorb(key, "delete", cache.delete(state_key).await);
+        answer_or_default(key, "delete", cache.delete(state_key).await);
     }
-    result
+    Served::Miss.with(result)
 }
 
 async fn open<E>(
@@ -262,7 +264,7 @@ async fn open<E>(
     };
     tracing::warn!(key, "circuit breaker opened");
     let ttl = options.ttl.saturating_add(options.half_open_ttl);
-    absorb(
+    answer_or_default(
         key,
         "set_protective",
         cache.set_protective(state_key, &opened, ttl).await,
@@ -271,7 +273,7 @@ async fn open<E>(
     // must not open it again.
     let current = window_key(key, window);
     let previous = window_key(key, window.wrapping_sub(1));
-    absorb(
+    answer_or_default(
         key,
         "delete_many",
         cache.delete_many(&[&current, &previous]).await,

@@ -1,43 +1,49 @@
 //! Early: refresh a hot value in the background before it expires.
 
-use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::{absorb, clock};
+use super::state::FunctionSite;
+use super::{Reported, Served, answer_or_default, clock};
 use crate::ttl::saturating_millis;
 use crate::{Cache, switch};
 
-/// Options of [`early`].
+/// Options of [`early`]: plain data, built wherever is convenient.
 ///
 /// ```
 /// use std::time::Duration;
 /// use cashews::strategy::Early;
 ///
 /// // Kept 10 minutes; refreshed by one caller after 8.
-/// static RATES: Early = Early::new(Duration::from_secs(600)).early_ttl(Duration::from_secs(480));
+/// let rates = Early::new(Duration::from_secs(600)).early_ttl(Duration::from_secs(480));
 /// // Or: no mark, refreshes spread by XFetch, reproducible in tests.
-/// static FEED: Early = Early::new(Duration::from_secs(600)).xfetch(1.0).rng_seed(7);
+/// let feed = Early::new(Duration::from_secs(600)).xfetch(1.0).rng_seed(7);
 /// ```
+#[derive(Debug, Clone, Copy)]
 pub struct Early {
     ttl: Duration,
     early_ttl: Duration,
     lock_ttl: Option<Duration>,
     xfetch: Option<XFetch>,
+    function: FunctionSite,
 }
 
+#[derive(Debug, Clone, Copy)]
 struct XFetch {
     beta: f64,
-    rng: Option<Mutex<fastrand::Rng>>,
+    seed: Option<u64>,
 }
 
 impl Early {
-    /// Keeps a value for `ttl`, refreshes it after a third of that.
+    /// Keeps a value for `ttl`, refreshes it after a third of that. A
+    /// [seeded](Early::rng_seed) generator belongs to the place this is
+    /// called.
+    #[track_caller]
     pub const fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -47,6 +53,7 @@ impl Early {
             },
             lock_ttl: None,
             xfetch: None,
+            function: Location::caller(),
         }
     }
 
@@ -73,51 +80,51 @@ impl Early {
     /// choice; above 1 refreshes earlier). No lock: callers decide alone.
     #[must_use]
     pub const fn xfetch(mut self, beta: f64) -> Self {
-        let rng = match self.xfetch {
-            Some(x) => x.rng,
+        let seed = match self.xfetch {
+            Some(x) => x.seed,
             None => None,
         };
-        self.xfetch = Some(XFetch { beta, rng });
+        self.xfetch = Some(XFetch { beta, seed });
         self
     }
 
     /// Draws XFetch's random numbers from a generator seeded with `seed`,
-    /// for reproducible tests (without it, a per-thread generator).
+    /// for reproducible tests (without it, a per-thread generator). The
+    /// generator is kept in the cache, per function (see [`Early::new`]),
+    /// seeded on its first draw.
     #[must_use]
     pub const fn rng_seed(mut self, seed: u64) -> Self {
         let beta = match self.xfetch {
             Some(x) => x.beta,
             None => 1.0,
         };
-        let rng = Some(parking_lot::const_mutex(fastrand::Rng::with_seed(seed)));
-        self.xfetch = Some(XFetch { beta, rng });
+        self.xfetch = Some(XFetch {
+            beta,
+            seed: Some(seed),
+        });
         self
     }
 
     /// Whether a value stored as `stored` should be refreshed now.
-    fn due<T>(&self, stored: &Stored<T>, now: u64) -> bool {
+    fn due<T>(&self, cache: &Cache, stored: &Stored<T>, now: u64) -> bool {
         let Some(x) = &self.xfetch else {
             return now >= stored.early_ms;
         };
-        let draw = match &x.rng {
-            Some(rng) => rng.lock().f64(),
+        let draw = match x.seed {
+            Some(seed) => cache
+                .strategy_state()
+                .with_function(self.function, |state| {
+                    state
+                        .rng
+                        .get_or_insert_with(|| fastrand::Rng::with_seed(seed))
+                        .f64()
+                }),
             None => fastrand::f64(),
         };
         // XFetch: now - took * beta * ln(rand) >= expiry. `1 - draw` is in
         // (0, 1], so the logarithm is finite.
         let ahead = -(stored.took_ms.max(1) as f64) * x.beta * (1.0 - draw).ln();
         now as f64 + ahead >= stored.expires_ms as f64
-    }
-}
-
-impl fmt::Debug for Early {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Early")
-            .field("ttl", &self.ttl)
-            .field("early_ttl", &self.early_ttl)
-            .field("lock_ttl", &self.lock_ttl)
-            .field("xfetch_beta", &self.xfetch.as_ref().map(|x| x.beta))
-            .finish()
     }
 }
 
@@ -145,7 +152,8 @@ struct Stored<T> {
 /// (`early_ttl` after it was stored), exactly one caller, the one that wins
 /// a lock in the backend (so across processes), refreshes it in the
 /// background while everyone keeps getting the current value. A cold
-/// cache is a plain call.
+/// cache is a plain call. Reports [`Served::Hit`], [`Served::RefreshStarted`]
+/// for the caller that started the refresh, or [`Served::Miss`] (cold).
 ///
 /// A failed (or panicked, or cancelled) refresh releases the lock: the old
 /// value is still served, and the next call past the mark tries again. The
@@ -155,34 +163,42 @@ struct Stored<T> {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
-/// use cashews::strategy::{early, Early};
+/// use cashews::strategy::{early, Early, Served};
 ///
-/// static TOP: Early = Early::new(Duration::from_secs(300));
 /// let cache = cashews::Cache::from_url("mem://")?;
-/// let top = early(&cache, "top:10", &TOP, || async { Ok::<_, cashews::Error>(vec![1, 2, 3]) }).await?;
-/// assert_eq!(top, [1, 2, 3]);
+/// let options = Early::new(Duration::from_secs(300));
+/// let load = || async { Ok::<_, cashews::Error>(vec![1, 2, 3]) };
+/// let top = early(&cache, "top:10", &options, load).await;
+/// assert_eq!((top.value?, top.served), (vec![1, 2, 3], Served::Miss));
+/// assert_eq!(early(&cache, "top:10", &options, load).await.served, Served::Hit);
 /// # Ok(()) }
 /// ```
-pub async fn early<T, E, F, Fut>(cache: &Cache, key: &str, options: &Early, f: F) -> Result<T, E>
+pub async fn early<T, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    options: &Early,
+    f: F,
+) -> Reported<Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     E: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
-    let Some(stored) = absorb(key, "get", cache.get_cloned::<Stored<T>>(key).await) else {
-        return call_and_store(cache, key, options, f).await;
+    let Some(stored) = answer_or_default(key, "get", cache.get_cloned::<Stored<T>>(key).await)
+    else {
+        return Served::Miss.with(call_and_store(cache, key, options, f).await);
     };
     let now = clock::now_ms();
-    if !options.due(&stored, now) {
-        return Ok(stored.value);
+    if !options.due(cache, &stored, now) {
+        return Served::Hit.with(Ok(stored.value));
     }
     let refresh = match options.xfetch {
         Some(_) => None,
         None => match elect(cache, key, &stored, options, now).await {
             Some(lock) => Some(lock),
             // Someone else refreshes this generation.
-            None => return Ok(stored.value),
+            None => return Served::Hit.with(Ok(stored.value)),
         },
     };
     let (cache, key) = (cache.clone(), key.to_owned());
@@ -199,7 +215,7 @@ where
             Err(_) => tracing::warn!(key, "early refresh failed; the old value stays"),
         }
     });
-    Ok(stored.value)
+    Served::RefreshStarted.with(Ok(stored.value))
 }
 
 /// Takes the refresh lock of this generation of the value, if free.
@@ -223,7 +239,7 @@ async fn elect<T>(
     let request = cache.request_lock(&lock.key, &lock.token, ttl).await;
     // Not ours for sure: nothing to release.
     lock.keep = !request.maybe_held;
-    absorb(key, "set_lock", request.answer).then_some(lock)
+    answer_or_default(key, "set_lock", request.answer).then_some(lock)
 }
 
 async fn call<T, E, F, Fut>(f: F) -> Result<(T, Duration), E>
@@ -269,7 +285,7 @@ async fn store<T: Serialize>(
         expires_ms: now.saturating_add(saturating_millis(ttl)),
         took_ms: saturating_millis(took),
     };
-    absorb(key, "set", cache.set(key, &record, ttl).await)
+    answer_or_default(key, "set", cache.set(key, &record, ttl).await)
 }
 
 /// The refresh lock of one generation of a value.

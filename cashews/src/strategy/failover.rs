@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::absorb;
+use super::{Reported, Served, answer_or_default};
 use crate::Cache;
 
 /// Options of [`failover`].
@@ -80,23 +80,24 @@ impl<E> fmt::Debug for Failover<E> {
 ///
 /// Cache failures never fail the call: a success that cannot be stored is
 /// still returned, and when the fallback cannot be read the function's own
-/// error is (both logged).
+/// error is (both logged). Reports [`Served::Stale`] for the fallback, else
+/// [`Served::Miss`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
-/// use cashews::strategy::{failover, Failover};
+/// use cashews::strategy::{failover, Failover, Served};
 ///
 /// let cache = cashews::Cache::from_url("mem://")?;
 /// let options = Failover::new(Duration::from_secs(3600));
-/// let rate = failover(&cache, "fail:rate:EUR", &options, || async { Ok(1.08) }).await?;
-/// assert_eq!(rate, 1.08);
+/// let rate = failover(&cache, "fail:rate:EUR", &options, || async { Ok(1.08) }).await;
+/// assert_eq!((rate.value?, rate.served), (1.08, Served::Miss));
 /// // The upstream is down: the last good rate is served.
 /// let rate = failover(&cache, "fail:rate:EUR", &options, || async {
 ///     Err::<f64, _>(cashews::Error::new(cashews::ErrorKind::Connection, "upstream down"))
 /// })
-/// .await?;
-/// assert_eq!(rate, 1.08);
+/// .await;
+/// assert_eq!((rate.value?, rate.served), (1.08, Served::Stale));
 /// # Ok(()) }
 /// ```
 pub async fn failover<T, E, F, Fut>(
@@ -104,7 +105,7 @@ pub async fn failover<T, E, F, Fut>(
     key: &str,
     options: &Failover<E>,
     f: F,
-) -> Result<T, E>
+) -> Reported<Result<T, E>>
 where
     T: Serialize + DeserializeOwned,
     F: FnOnce() -> Fut,
@@ -112,16 +113,16 @@ where
 {
     match f().await {
         Ok(value) => {
-            absorb(key, "set", cache.set(key, &value, options.ttl).await);
-            Ok(value)
+            answer_or_default(key, "set", cache.set(key, &value, options.ttl).await);
+            Served::Miss.with(Ok(value))
         }
-        Err(e) if (options.when)(&e) => match absorb(key, "get", cache.get(key).await) {
+        Err(e) if (options.when)(&e) => match answer_or_default(key, "get", cache.get(key).await) {
             Some(last_good) => {
                 tracing::debug!(key, "call failed; serving the last good value");
-                Ok(last_good)
+                Served::Stale.with(Ok(last_good))
             }
-            None => Err(e),
+            None => Served::Miss.with(Err(e)),
         },
-        Err(e) => Err(e),
+        Err(e) => Served::Miss.with(Err(e)),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::absorb;
+use super::{Reported, Served, answer_or_default};
 use crate::{Cache, switch};
 
 /// Options of [`hit`].
@@ -61,29 +61,38 @@ fn hits_key(key: &str) -> String {
 /// and the old value keeps being served until its hits run out. A failed
 /// `f` is never stored.
 ///
-/// `f` must be `'static` because the refresh outlives the call.
+/// `f` must be `'static` because the refresh outlives the call. Reports
+/// [`Served::Hit`], [`Served::RefreshStarted`] for the hit that starts the
+/// refresh, or [`Served::Miss`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::time::Duration;
-/// use cashews::strategy::{hit, Hit};
+/// use cashews::strategy::{hit, Hit, Served};
 ///
 /// static CALLS: AtomicU32 = AtomicU32::new(0);
 /// let cache = cashews::Cache::from_url("mem://")?;
 /// let options = Hit::new(Duration::from_secs(60), 3);
 /// let mut seen = Vec::new();
 /// for _ in 0..9 {
-///     let v = hit(&cache, "count", &options, || async {
+///     let reported = hit(&cache, "count", &options, || async {
 ///         Ok::<_, cashews::Error>(CALLS.fetch_add(1, Ordering::SeqCst) + 1)
 ///     })
-///     .await?;
-///     seen.push(v);
+///     .await;
+///     seen.push((reported.value?, reported.served == Served::Hit));
 /// }
-/// assert_eq!(seen, [1, 1, 1, 1, 2, 2, 2, 2, 3]);
+/// let (values, hits): (Vec<_>, Vec<_>) = seen.into_iter().unzip();
+/// assert_eq!(values, [1, 1, 1, 1, 2, 2, 2, 2, 3]);
+/// assert_eq!(hits, [false, true, true, true, false, true, true, true, false]);
 /// # Ok(()) }
 /// ```
-pub async fn hit<T, E, F, Fut>(cache: &Cache, key: &str, options: &Hit, f: F) -> Result<T, E>
+pub async fn hit<T, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    options: &Hit,
+    f: F,
+) -> Reported<Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     E: Send + 'static,
@@ -91,9 +100,9 @@ where
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
     let counter = hits_key(key);
-    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
+    if let Some(value) = answer_or_default(key, "get", cache.get_cloned::<T>(key).await) {
         // A count that cannot be taken (0) serves the value.
-        let hits = absorb(
+        let hits = answer_or_default(
             key,
             "incr",
             cache.incr(&counter, 1, Some(options.ttl)).await,
@@ -110,19 +119,22 @@ where
                         Err(_) => tracing::warn!(key, "hit refresh failed; the old value stays"),
                     }
                 });
+                return Served::RefreshStarted.with(Ok(value));
             }
-            return Ok(value);
+            return Served::Hit.with(Ok(value));
         }
     }
-    let value = f().await?;
-    store(cache, key, &counter, &value, options.ttl).await;
-    Ok(value)
+    let result = f().await;
+    if let Ok(value) = &result {
+        store(cache, key, &counter, value, options.ttl).await;
+    }
+    Served::Miss.with(result)
 }
 
 async fn store<T: Serialize>(cache: &Cache, key: &str, counter: &str, value: &T, ttl: Duration) {
     // Counter first: a reader between the two steps serves the old value
     // and at worst charges one hit to the new one; the other order would
     // show it the new value under the old, spent count and make it recompute.
-    absorb(counter, "delete", cache.delete(counter).await);
-    absorb(key, "set", cache.set(key, value, ttl).await);
+    answer_or_default(counter, "delete", cache.delete(counter).await);
+    answer_or_default(key, "set", cache.set(key, value, ttl).await);
 }

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::absorb;
-use crate::single_flight::{self, Turn};
+use super::{Reported, Served, answer_or_default};
+use crate::single_flight::Turn;
 use crate::switch::Command;
 use crate::{Cache, Error, ErrorKind, Expiry, LockGuard};
 
@@ -93,12 +93,13 @@ impl Locked {
 /// When the cache is switched off, or fails (the lock can be neither taken
 /// nor seen), `f` simply runs; so does a caller whose [`wait`](Locked::wait)
 /// is over. The function's errors are returned to its own caller only,
-/// never shared.
+/// never shared. Reports [`Served::Hit`], [`Served::Shared`] (the value
+/// another caller computed while this one waited) or [`Served::Miss`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
-/// use cashews::strategy::{locked, Locked};
+/// use cashews::strategy::{locked, Locked, Served};
 ///
 /// let cache = cashews::Cache::from_url("mem://")?;
 /// let options = Locked::new(Duration::from_secs(60));
@@ -106,30 +107,38 @@ impl Locked {
 ///     Ok::<_, cashews::Error>(String::from("expensive"))
 /// });
 /// let (a, b) = tokio::join!(report(), report());
-/// assert_eq!((a?, b?), ("expensive".into(), "expensive".into()));
+/// // One ran the function; the other got its value.
+/// assert_eq!(a.served, Served::Miss);
+/// assert!(matches!(b.served, Served::Hit | Served::Shared));
+/// assert_eq!((a.value?, b.value?), ("expensive".into(), "expensive".into()));
 /// # Ok(()) }
 /// ```
-pub async fn locked<T, E, F, Fut>(cache: &Cache, key: &str, options: &Locked, f: F) -> Result<T, E>
+pub async fn locked<T, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    options: &Locked,
+    f: F,
+) -> Reported<Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
-        return Ok(value);
+    if let Some(value) = answer_or_default(key, "get", cache.get_cloned::<T>(key).await) {
+        return Served::Hit.with(Ok(value));
     }
     // Without reads, writes or locks, waiting could never end in a hit.
     if ![Command::Get, Command::Set, Command::SetLock]
         .into_iter()
         .all(|c| cache.enabled(c))
     {
-        return f().await;
+        return Served::Miss.with(f().await);
     }
     // One caller per process deals with the backend's lock; the others of
     // this process get its value as soon as it has one, without polling.
     // If it fails, panics or is cancelled, the next in line takes over.
-    let leader = match single_flight::join::<T>(cache.id(), key).await {
-        Turn::Shared(value) => return Ok(value),
+    let leader = match cache.strategy_state().flights().join::<T>(key).await {
+        Turn::Shared(value) => return Served::Shared.with(Ok(value)),
         Turn::Lead(leader) => Some(leader),
         Turn::Alone => None,
     };
@@ -141,16 +150,19 @@ where
     match acquire::<T>(cache, key, options).await {
         Ok(Acquired::Found(value)) => {
             share(&value);
-            Ok(value)
+            Served::Shared.with(Ok(value))
         }
         Ok(Acquired::Lock(guard)) => {
             // On an error, a panic or cancellation, `guard` is dropped here
             // and releases the lock.
-            let value = f().await?;
-            absorb(key, "set", cache.set(key, &value, options.ttl).await);
-            absorb(key, "unlock", guard.release().await);
+            let value = match f().await {
+                Ok(value) => value,
+                Err(e) => return Served::Miss.with(Err(e)),
+            };
+            answer_or_default(key, "set", cache.set(key, &value, options.ttl).await);
+            answer_or_default(key, "unlock", guard.release().await);
             share(&value);
-            Ok(value)
+            Served::Miss.with(Ok(value))
         }
         Ok(Acquired::Unavailable) => {
             // Safe mode answers a failing backend with "not taken", "does
@@ -159,18 +171,20 @@ where
                 key,
                 "the lock can be neither taken nor seen; running unlocked"
             );
-            f().await
+            Served::Miss.with(f().await)
         }
         Err(e) if e.is_locked() => {
             tracing::warn!(key, error = %e, "running without the lock");
-            let value = f().await?;
-            absorb(key, "set", cache.set(key, &value, options.ttl).await);
-            share(&value);
-            Ok(value)
+            let result = f().await;
+            if let Ok(value) = &result {
+                answer_or_default(key, "set", cache.set(key, value, options.ttl).await);
+                share(value);
+            }
+            Served::Miss.with(result)
         }
         Err(e) => {
             tracing::warn!(key, error = %e, "cache command failed; running unlocked");
-            f().await
+            Served::Miss.with(f().await)
         }
     }
 }

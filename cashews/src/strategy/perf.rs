@@ -1,16 +1,15 @@
 //! Perf: cache a function only while it is slower than usual.
 
-use std::collections::VecDeque;
-use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::absorb;
+use super::state::FunctionSite;
+use super::{Reported, Served, answer_or_default};
 use crate::Cache;
 
 /// Decides from a call's duration and the durations traced before it
@@ -31,33 +30,39 @@ pub fn twice_the_mean(current: Duration, trace: &[Duration], trace_size: usize) 
     current.as_nanos() > sum / len * 2
 }
 
-/// Options of [`perf`], and the trace of the function's last call
-/// durations (kept in this process).
+/// Options of [`perf`]: plain data, built wherever is convenient.
 ///
-/// Keep one per function, typically in a `static`:
+/// The trace of the function's last call durations is kept in the
+/// [`Cache`], in this process, for the function these options were built
+/// in: [`Perf::new`] records where it is called, so a `Perf` built at the
+/// call (as the attribute does, in the decorated function) traces every
+/// call made there. Options built in one place and used for several
+/// functions share one trace.
 ///
 /// ```
 /// use std::time::Duration;
 /// use cashews::strategy::Perf;
 ///
-/// static PRICES: Perf = Perf::new(Duration::from_secs(60)).trace_size(20);
+/// let options = Perf::new(Duration::from_secs(60)).trace_size(20);
 /// ```
+#[derive(Debug, Clone, Copy)]
 pub struct Perf {
     ttl: Duration,
     trace_size: usize,
     condition: PerfCondition,
-    trace: Mutex<VecDeque<Duration>>,
+    function: FunctionSite,
 }
 
 impl Perf {
     /// Caches a degraded call for `ttl`; traces the last 10 calls and uses
-    /// [`twice_the_mean`].
+    /// [`twice_the_mean`]. The trace belongs to the place this is called.
+    #[track_caller]
     pub const fn new(ttl: Duration) -> Self {
         Self {
             ttl,
             trace_size: 10,
             condition: twice_the_mean,
-            trace: parking_lot::const_mutex(VecDeque::new()),
+            function: Location::caller(),
         }
     }
 
@@ -75,69 +80,76 @@ impl Perf {
         self
     }
 
-    /// The traced durations, oldest first.
-    pub fn trace(&self) -> Vec<Duration> {
-        self.trace.lock().iter().copied().collect()
+    /// The durations traced in `cache` for these options' function, oldest
+    /// first.
+    pub fn trace(&self, cache: &Cache) -> Vec<Duration> {
+        cache
+            .strategy_state()
+            .read_function(self.function, |state| state.trace.iter().copied().collect())
+            .unwrap_or_default()
     }
 
-    /// Applies the condition to `took` and then traces it.
-    fn degraded(&self, took: Duration) -> bool {
-        let mut trace = self.trace.lock();
-        let degraded = (self.condition)(took, trace.make_contiguous(), self.trace_size);
-        if trace.len() >= self.trace_size {
-            trace.pop_front();
-        }
-        trace.push_back(took);
-        degraded
-    }
-}
-
-impl fmt::Debug for Perf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Perf")
-            .field("ttl", &self.ttl)
-            .field("trace_size", &self.trace_size)
-            .field("trace", &*self.trace.lock())
-            .finish_non_exhaustive()
+    /// Applies the condition to `took` and then traces it in `cache`.
+    fn degraded(&self, cache: &Cache, took: Duration) -> bool {
+        cache
+            .strategy_state()
+            .with_function(self.function, |state| {
+                let trace = &mut state.trace;
+                let degraded = (self.condition)(took, trace.make_contiguous(), self.trace_size);
+                while trace.len() >= self.trace_size {
+                    trace.pop_front();
+                }
+                trace.push_back(took);
+                degraded
+            })
     }
 }
 
 /// Runs `f` and caches its result at `key` only when the call was degraded
 /// (by default: slower than twice the mean of the last `trace_size` calls);
-/// while a value is cached, calls are answered from it.
+/// while a value is cached, calls are answered from it ([`Served::Hit`];
+/// else [`Served::Miss`]).
 ///
 /// Durations are measured with tokio's clock (so paused-time tests control
-/// them) and traced in `options`, in this process; the cached value is
-/// shared through the backend. Only successful calls are traced and cached.
+/// them) and traced in `cache`, in this process, per function (see
+/// [`Perf`]); the cached value is shared through the backend. Only
+/// successful calls are traced and cached.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
-/// use cashews::strategy::{perf, Perf};
+/// use cashews::strategy::{perf, Perf, Served};
 ///
-/// static QUOTES: Perf = Perf::new(Duration::from_secs(30));
 /// let cache = cashews::Cache::from_url("mem://")?;
-/// let quote = perf(&cache, "quote:ACME", &QUOTES, || async { Ok::<_, cashews::Error>(42) }).await?;
-/// assert_eq!(quote, 42);
-/// assert_eq!(QUOTES.trace().len(), 1);
+/// let options = Perf::new(Duration::from_secs(30));
+/// let quote = perf(&cache, "quote:ACME", &options, || async { Ok::<_, cashews::Error>(42) }).await;
+/// assert_eq!((quote.value?, quote.served), (42, Served::Miss));
+/// assert_eq!(options.trace(&cache).len(), 1);
 /// # Ok(()) }
 /// ```
-pub async fn perf<T, E, F, Fut>(cache: &Cache, key: &str, options: &Perf, f: F) -> Result<T, E>
+pub async fn perf<T, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    options: &Perf,
+    f: F,
+) -> Reported<Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
-        return Ok(value);
+    if let Some(value) = answer_or_default(key, "get", cache.get_cloned::<T>(key).await) {
+        return Served::Hit.with(Ok(value));
     }
     let start = Instant::now();
-    let value = f().await?;
-    if options.degraded(start.elapsed()) {
+    let result = f().await;
+    if let Ok(value) = &result
+        && options.degraded(cache, start.elapsed())
+    {
         tracing::debug!(key, "degraded call; caching its result");
-        absorb(key, "set", cache.set(key, &value, options.ttl).await);
+        answer_or_default(key, "set", cache.set(key, value, options.ttl).await);
     }
-    Ok(value)
+    Served::Miss.with(result)
 }
 
 #[cfg(test)]
@@ -154,12 +166,13 @@ mod tests {
 
     #[test]
     fn trace_keeps_the_last_calls() {
+        let cache = Cache::from_url("mem://").unwrap();
         let p = Perf::new(Duration::from_secs(1)).trace_size(2);
         for ms in [1, 2, 3] {
-            p.degraded(Duration::from_millis(ms));
+            p.degraded(&cache, Duration::from_millis(ms));
         }
         assert_eq!(
-            p.trace(),
+            p.trace(&cache),
             [Duration::from_millis(2), Duration::from_millis(3)]
         );
     }

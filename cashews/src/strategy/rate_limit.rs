@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use super::{Reported, Served};
 use crate::{Cache, Error, ErrorKind};
 
 /// A limit on calls per key, checked by [`rate_limit`] and
@@ -156,19 +157,22 @@ pub async fn admitted(cache: &Cache, key: &str, limiter: &impl Limiter) -> bool 
 
 /// Runs `f` if `limiter` admits the call to `key`; otherwise returns an
 /// error of kind [`ErrorKind::RateLimited`] (turned into your `E` by
-/// `From<cashews::Error>`) without running it.
+/// `From<cashews::Error>`) without running it, reported as
+/// [`Served::RateLimited`]; an admitted call is [`Served::Miss`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
-/// use cashews::strategy::{rate_limit, RateLimit};
+/// use cashews::strategy::{rate_limit, RateLimit, Served};
 ///
 /// let cache = cashews::Cache::from_url("mem://")?;
 /// let limit = RateLimit::new(2, Duration::from_secs(60));
 /// let call = || rate_limit(&cache, "login:ada", &limit, || async { Ok::<_, cashews::Error>("ok") });
-/// assert_eq!(call().await?, "ok");
-/// assert_eq!(call().await?, "ok");
-/// assert!(call().await.unwrap_err().is_rate_limited());
+/// assert_eq!(call().await.value?, "ok");
+/// assert_eq!(call().await.value?, "ok");
+/// let refused = call().await;
+/// assert_eq!(refused.served, Served::RateLimited);
+/// assert!(refused.value.unwrap_err().is_rate_limited());
 /// # Ok(()) }
 /// ```
 pub async fn rate_limit<T, E, F, Fut>(
@@ -176,21 +180,22 @@ pub async fn rate_limit<T, E, F, Fut>(
     key: &str,
     limiter: &impl Limiter,
     f: F,
-) -> Result<T, E>
+) -> Reported<Result<T, E>>
 where
     E: From<Error>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     if admitted(cache, key, limiter).await {
-        f().await
+        Served::Miss.with(f().await)
     } else {
-        Err(limiter.refusal(key).into())
+        Served::RateLimited.with(Err(limiter.refusal(key).into()))
     }
 }
 
-/// [`rate_limit`] with an `action` whose result replaces a refused call's;
-/// the function may return anything, not only a `Result`.
+/// [`rate_limit`] with an `action` whose result replaces a refused call's
+/// (still reported as [`Served::RateLimited`]); the function may return
+/// anything, not only a `Result`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -208,8 +213,8 @@ where
 ///         || async { Ok(vec![]) },
 ///     )
 /// };
-/// assert_eq!(search().await?, ["result"]);
-/// assert!(search().await?.is_empty());
+/// assert_eq!(search().await.value?, ["result"]);
+/// assert!(search().await.value?.is_empty());
 /// # Ok(()) }
 /// ```
 pub async fn rate_limit_or<R, F, Fut, A, AFut>(
@@ -218,7 +223,7 @@ pub async fn rate_limit_or<R, F, Fut, A, AFut>(
     limiter: &impl Limiter,
     f: F,
     action: A,
-) -> R
+) -> Reported<R>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
@@ -226,8 +231,8 @@ where
     AFut: Future<Output = R>,
 {
     if admitted(cache, key, limiter).await {
-        f().await
+        Served::Miss.with(f().await)
     } else {
-        action().await
+        Served::RateLimited.with(action().await)
     }
 }

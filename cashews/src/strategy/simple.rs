@@ -19,7 +19,8 @@
 //! What is stored is decided by the return type, through [`Outcome`]:
 //! a `Result` stores only its `Ok` value ([`StoreOk`]) and hands errors back
 //! untouched; any other type, `Option` included, is stored whole
-//! ([`StoreAll`]). A [condition](Options::condition) can refuse more.
+//! ([`StoreAll`]). A [condition](Options::condition) can refuse more. The
+//! other strategies see a return the same way, as a `Result`.
 //!
 //! Guarantees:
 //! - **Protected** (the default): concurrent misses of one key in one
@@ -34,30 +35,38 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
-
-use futures_util::future::Either;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::{Reported, Served};
 use crate::cache::Cache;
 use crate::error::{Error, Result};
-use crate::single_flight::{self, Turn};
+use crate::single_flight::Turn;
 use crate::ttl::IntoTtl;
 
-/// How a function's return value is seen by the cache: the part that is
-/// stored, and how to rebuild a return from it. The marker `M` chooses the
-/// view: [`StoreAll`] or [`StoreOk`].
+/// How a function's return is seen by the strategies: a `Result` whose
+/// success is stored and whose error passes through. The marker `M`
+/// chooses the view: [`StoreOk`] (a `Result` as it is) or [`StoreAll`]
+/// (any value, stored whole, as the success of an error that cannot happen).
 pub trait Outcome<M>: Sized {
     /// The stored value.
     type Value;
 
+    /// What is never stored and reaches the caller untouched.
+    type Error;
+
     /// The value to store, or `None` if this return is never stored.
     fn value(&self) -> Option<&Self::Value>;
 
-    /// The return a stored value stands for.
-    fn from_value(value: Self::Value) -> Self;
+    /// The return as a `Result`.
+    fn into_result(self) -> Result<Self::Value, Self::Error>;
+
+    /// The return a `Result` stands for (a stored value: its `Ok`).
+    fn from_result(result: Result<Self::Value, Self::Error>) -> Self;
 }
 
 /// Stores the whole return value (`Option`s and plain values).
@@ -70,25 +79,40 @@ pub struct StoreOk;
 
 impl<R> Outcome<StoreAll> for R {
     type Value = R;
+    type Error = std::convert::Infallible;
 
     fn value(&self) -> Option<&R> {
         Some(self)
     }
 
-    fn from_value(value: R) -> R {
-        value
+    fn into_result(self) -> Result<R, std::convert::Infallible> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn from_result(result: Result<R, std::convert::Infallible>) -> R {
+        match result {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
     }
 }
 
 impl<T, E> Outcome<StoreOk> for Result<T, E> {
     type Value = T;
+    type Error = E;
 
     fn value(&self) -> Option<&T> {
         self.as_ref().ok()
     }
 
-    fn from_value(value: T) -> Self {
-        Ok(value)
+    fn into_result(self) -> Self {
+        self
+    }
+
+    #[inline]
+    fn from_result(result: Self) -> Self {
+        result
     }
 }
 
@@ -228,13 +252,16 @@ impl<T, C> Options<T, C> {
 }
 
 /// The plain cache: returns the value stored at `key`, or runs `f`, stores
-/// what it returns (as `mode` and `options` say) and returns it.
+/// what it returns (as `mode` and `options` say) and returns it. Reports
+/// [`Served::Hit`], [`Served::Shared`] (a waiter of a single flight) or
+/// [`Served::Miss`].
 ///
 /// `mode` is [`StoreOk`] for functions returning `Result` (only `Ok` is
 /// stored, the error is returned untouched) or [`StoreAll`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// use cashews::strategy::Served;
 /// use cashews::strategy::simple::{Options, StoreOk, cache};
 ///
 /// #[derive(Debug, PartialEq)]
@@ -242,30 +269,29 @@ impl<T, C> Options<T, C> {
 ///
 /// let c = cashews::Cache::from_url("mem://")?;
 /// let options = Options::new("1m");
-/// let found: Result<String, NotFound> =
-///     cache(&c, "user:1", StoreOk, &options, || async { Ok("Ada".to_owned()) }).await;
-/// assert_eq!(found.as_deref(), Ok("Ada"));
+/// let load = || async { Ok::<_, NotFound>("Ada".to_owned()) };
+/// let found = cache(&c, "user:1", StoreOk, &options, load).await;
+/// assert_eq!((found.value.as_deref(), found.served), (Ok("Ada"), Served::Miss));
+/// let again = cache(&c, "user:1", StoreOk, &options, load).await;
+/// assert_eq!(again.served, Served::Hit);
 /// let missing: Result<String, NotFound> =
-///     cache(&c, "user:2", StoreOk, &options, || async { Err(NotFound) }).await;
+///     cache(&c, "user:2", StoreOk, &options, || async { Err(NotFound) }).await.value;
 /// assert_eq!(missing, Err(NotFound));
 /// assert!(!c.exists("user:2").await?, "errors are not stored");
 /// # Ok(()) }
 /// ```
 ///
 /// On the memory backend a hit is found when `cache` is called, and the
-/// future it returns is then ready at once. Every decorated call on memory
-/// creates and awaits this future, so it is kept to the size of the value:
-/// the rest (a remote read, single flight, the call, the store) is boxed,
-/// and only then, since its state would make the future of every hit
-/// hundreds of bytes larger and the copies showed in the hit's cost
-/// (`cashews-bench`), while one allocation is noise on a miss.
+/// future it returns is then ready at once, the size of the value: what a
+/// miss needs (a remote read, single flight, the call, the store) is in a
+/// box of its own, allocated only when the memory lookup did not answer.
 pub fn cache<'a, R, M, T, C, F, Fut>(
     cache: &'a Cache,
     key: &'a str,
     mode: M,
     options: &'a Options<T, C>,
     f: F,
-) -> impl Future<Output = R>
+) -> impl Future<Output = Reported<R>>
 where
     R: Outcome<M>,
     R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -277,31 +303,65 @@ where
     // The marker only selects the `Outcome` impl.
     let _ = mode;
     let read_already = match cache.get_cloned_now::<R::Value>(key) {
-        Some(Some(value)) => return Either::Left(std::future::ready(R::from_value(value))),
+        Some(Some(value)) => {
+            return CacheCall::FoundInMemory(Some(R::from_result(Ok(value))));
+        }
         Some(None) => true,
         None => false,
     };
-    Either::Right(rest(cache, key, options, f, read_already))
+    CacheCall::ReadOrCall(read_or_call(cache, key, options, f, read_already))
 }
 
-/// Everything of [`cache`] past a memory lookup: a remote read unless the
-/// value is known missing, then the call, under single flight when
-/// protected.
+/// The future of [`cache`]: the value memory found, or the boxed rest of
+/// the call. A found value is reported as a hit when polled, so the future
+/// holds no more than the value.
+enum CacheCall<R, Rest> {
+    /// Found in memory; `None` once returned.
+    FoundInMemory(Option<R>),
+    /// Not answered by memory.
+    ReadOrCall(Pin<Box<Rest>>),
+}
+
+// Nothing is pinned in place: the value is moved out, the rest is boxed.
+impl<R, Rest> Unpin for CacheCall<R, Rest> {}
+
+impl<R, Rest: Future<Output = Reported<R>>> Future for CacheCall<R, Rest> {
+    type Output = Reported<R>;
+
+    #[inline]
+    #[allow(
+        clippy::expect_used,
+        reason = "as for `std::future::Ready`, polling a finished future is the caller's bug"
+    )]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reported<R>> {
+        match self.get_mut() {
+            CacheCall::FoundInMemory(value) => Poll::Ready(
+                Served::Hit.with(
+                    value
+                        .take()
+                        .expect("`cache` future polled after completion"),
+                ),
+            ),
+            CacheCall::ReadOrCall(rest) => rest.as_mut().poll(cx),
+        }
+    }
+}
+
+/// [`cache`] once memory has not answered: a read of the backend (skipped
+/// when memory already saw the miss), then on a miss the call, under single
+/// flight when protected.
 ///
-/// A function of its own, never inlined, so that `cache` stays small
-/// enough to be inlined into each decorated function. Built in `cache`'s
-/// body, this boxed future made `cache` an out-of-line call whose hit came
-/// back to the caller through memory: 25 to 30 ns over `get_cloned` of the
-/// same key, against 5 to 10 ns since (a timing loop on the README's VM).
-/// Its bounds repeat `cache`'s, which Rust has no way to name once.
+/// Never inlined, so that `cache` stays small enough to be inlined into
+/// each decorated function. Its bounds repeat `cache`'s, which Rust has no
+/// way to name once.
 #[inline(never)]
-fn rest<'a, R, M, T, C, F, Fut>(
+fn read_or_call<'a, R, M, T, C, F, Fut>(
     cache: &'a Cache,
     key: &'a str,
     options: &'a Options<T, C>,
     f: F,
     read_already: bool,
-) -> std::pin::Pin<Box<impl Future<Output = R>>>
+) -> Pin<Box<impl Future<Output = Reported<R>>>>
 where
     R: Outcome<M>,
     R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
@@ -312,16 +372,13 @@ where
 {
     Box::pin(async move {
         if !read_already && let Some(value) = read(cache, key).await {
-            return R::from_value(value);
+            return Served::Hit.with(R::from_result(Ok(value)));
         }
-        // A box of its own: in this one's state, the call and the store
-        // made every remote hit's box 144 bytes larger, and with 64 tasks
-        // in flight on Redis that cost 3% of the decorated hits'
-        // throughput (`cashews-bench`, many alternating windows).
+        // The miss in a box of its own keeps a remote hit's box to the read.
         Box::pin(async move {
             let leader = if options.protected {
-                match single_flight::join::<R::Value>(cache.id(), key).await {
-                    Turn::Shared(value) => return R::from_value(value),
+                match cache.strategy_state().flights().join::<R::Value>(key).await {
+                    Turn::Shared(value) => return Served::Shared.with(R::from_result(Ok(value))),
                     Turn::Lead(leader) => {
                         // A previous leader may have stored the value
                         // between our miss and our turn.
@@ -329,7 +386,7 @@ where
                             && let Some(value) = read::<R::Value>(cache, key).await
                         {
                             leader.share(&value);
-                            return R::from_value(value);
+                            return Served::Shared.with(R::from_result(Ok(value)));
                         }
                         Some(leader)
                     }
@@ -345,7 +402,7 @@ where
                     leader.share(value);
                 }
             }
-            result
+            Served::Miss.with(result)
         })
         .await
     })
@@ -475,7 +532,9 @@ impl<'a, T, C> Cached<'a, T, C> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        cache(self.cache, self.key, StoreAll, &self.options, f).await
+        cache(self.cache, self.key, StoreAll, &self.options, f)
+            .await
+            .value
     }
 
     /// The stored value, or `f`'s result: its `Ok` value is stored, its
@@ -488,6 +547,31 @@ impl<'a, T, C> Cached<'a, T, C> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        cache(self.cache, self.key, StoreOk, &self.options, f).await
+        cache(self.cache, self.key, StoreOk, &self.options, f)
+            .await
+            .value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn reports_the_miss_the_waiter_sharing_it_and_then_hits() {
+        let c = Cache::from_url("mem://").unwrap();
+        let options = Options::new(60);
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            7
+        };
+        let (first, waiter) = tokio::join!(
+            cache(&c, "k", StoreAll, &options, slow),
+            cache(&c, "k", StoreAll, &options, slow),
+        );
+        assert_eq!((first.value, first.served), (7, Served::Miss));
+        assert_eq!((waiter.value, waiter.served), (7, Served::Shared));
+        let again = cache(&c, "k", StoreAll, &options, slow).await;
+        assert_eq!((again.value, again.served), (7, Served::Hit));
     }
 }

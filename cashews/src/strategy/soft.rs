@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{absorb, clock};
+use super::{Reported, Served, answer_or_default, clock};
 use crate::Cache;
 use crate::ttl::saturating_millis;
 
@@ -80,27 +80,33 @@ struct Stamped<T> {
 /// with an accepted error, serves the stale value as long as `ttl` keeps it.
 ///
 /// The freshness mark is stored with the value (wall-clock milliseconds),
-/// so all processes sharing the backend agree on it.
+/// so all processes sharing the backend agree on it. Reports
+/// [`Served::Hit`] (fresh), [`Served::Stale`] or [`Served::Miss`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
 /// use std::time::Duration;
-/// use cashews::strategy::{soft, Soft};
+/// use cashews::strategy::{soft, Served, Soft};
 ///
 /// let cache = cashews::Cache::from_url("mem://")?;
 /// let options = Soft::new(Duration::from_secs(3600), Duration::from_secs(60));
-/// let v = soft(&cache, "config", &options, || async { Ok::<_, cashews::Error>(7) }).await?;
-/// assert_eq!(v, 7);
+/// let v = soft(&cache, "config", &options, || async { Ok::<_, cashews::Error>(7) }).await;
+/// assert_eq!((v.value?, v.served), (7, Served::Miss));
 /// # Ok(()) }
 /// ```
-pub async fn soft<T, E, F, Fut>(cache: &Cache, key: &str, options: &Soft<E>, f: F) -> Result<T, E>
+pub async fn soft<T, E, F, Fut>(
+    cache: &Cache,
+    key: &str,
+    options: &Soft<E>,
+    f: F,
+) -> Reported<Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let stale = match absorb(key, "get", cache.get_cloned::<Stamped<T>>(key).await) {
-        Some(s) if clock::now_ms() < s.fresh_until_ms => return Ok(s.value),
+    let stale = match answer_or_default(key, "get", cache.get_cloned::<Stamped<T>>(key).await) {
+        Some(s) if clock::now_ms() < s.fresh_until_ms => return Served::Hit.with(Ok(s.value)),
         found => found,
     };
     match f().await {
@@ -109,16 +115,16 @@ where
                 fresh_until_ms: clock::now_ms().saturating_add(saturating_millis(options.soft_ttl)),
                 value: &value,
             };
-            absorb(key, "set", cache.set(key, &stamp, options.ttl).await);
-            Ok(value)
+            answer_or_default(key, "set", cache.set(key, &stamp, options.ttl).await);
+            Served::Miss.with(Ok(value))
         }
         Err(e) if (options.when)(&e) => match stale {
             Some(s) => {
                 tracing::debug!(key, "call failed; serving the stale value");
-                Ok(s.value)
+                Served::Stale.with(Ok(s.value))
             }
-            None => Err(e),
+            None => Served::Miss.with(Err(e)),
         },
-        Err(e) => Err(e),
+        Err(e) => Served::Miss.with(Err(e)),
     }
 }

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 
 use futures_util::future::try_join_all;
 
-use super::absorb;
+use super::{Reported, Served, answer_or_default};
 use crate::{Cache, switch};
 
 /// The key of the set of keys tagged `tag` (the tag's index).
@@ -104,7 +104,7 @@ pub async fn delete_tags(cache: &Cache, tags: &[&str]) -> crate::Result<u64> {
 /// no stored value outlives an invalidation of its tags; the call still
 /// returns it. A call cancelled between storing and tagging deletes it
 /// from a spawned task. Only a backend that fails the deletion too can
-/// keep it (logged).
+/// keep it (logged). Reports [`Served::Hit`] or [`Served::Miss`].
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -118,10 +118,10 @@ pub async fn delete_tags(cache: &Cache, tags: &[&str]) -> crate::Result<u64> {
 ///         Ok::<_, cashews::Error>(name.to_owned())
 ///     })
 /// };
-/// assert_eq!(load("Ada").await?, "Ada");
-/// assert_eq!(load("Eve").await?, "Ada"); // cached
+/// assert_eq!(load("Ada").await.value?, "Ada");
+/// assert_eq!(load("Eve").await.value?, "Ada"); // cached
 /// delete_tags(&cache, &["user:1"]).await?;
-/// assert_eq!(load("Eve").await?, "Eve");
+/// assert_eq!(load("Eve").await.value?, "Eve");
 /// # Ok(()) }
 /// ```
 pub async fn tagged<T, E, F, Fut>(
@@ -130,29 +130,32 @@ pub async fn tagged<T, E, F, Fut>(
     tags: &[&str],
     ttl: Duration,
     f: F,
-) -> Result<T, E>
+) -> Reported<Result<T, E>>
 where
     T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    if let Some(value) = absorb(key, "get", cache.get_cloned::<T>(key).await) {
-        return Ok(value);
+    if let Some(value) = answer_or_default(key, "get", cache.get_cloned::<T>(key).await) {
+        return Served::Hit.with(Ok(value));
     }
-    let value = f().await?;
+    let value = match f().await {
+        Ok(value) => value,
+        Err(e) => return Served::Miss.with(Err(e)),
+    };
     let mut untagged = Untagged {
         cache,
         key,
         armed: true,
     };
-    if absorb(key, "set", cache.set(key, &value, ttl).await)
+    if answer_or_default(key, "set", cache.set(key, &value, ttl).await)
         && let Err(e) = tag(cache, key, tags, ttl).await
     {
         tracing::warn!(key, error = %e, "tagging failed; deleting the value so that no tag misses it");
-        absorb(key, "delete", cache.delete(key).await);
+        answer_or_default(key, "delete", cache.delete(key).await);
     }
     untagged.armed = false;
-    Ok(value)
+    Served::Miss.with(Ok(value))
 }
 
 /// A value of [`tagged`] from its `set` until it is tagged, or deleted for
