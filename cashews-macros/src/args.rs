@@ -30,19 +30,22 @@ pub(crate) fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Vec<Arg>> {
     Ok(list.into_iter().collect())
 }
 
-/// The options every caching attribute takes: `key`, `prefix`, `cache`
-/// and `crate`.
+/// The options every caching attribute takes: `key`, `prefix`, `cache`,
+/// `companion` and `crate`.
 #[derive(Default)]
 pub(crate) struct Common {
     pub(crate) key: Option<LitStr>,
     pub(crate) prefix: Option<LitStr>,
     pub(crate) cache: Option<Expr>,
+    /// `companion = false`: no `<name>_cache_key` (a trait impl holds only
+    /// the trait's items).
+    pub(crate) companion: Option<LitBool>,
     pub(crate) krate: Option<LitStr>,
 }
 
 impl Common {
     /// The names, for error messages.
-    pub(crate) const NAMES: [&'static str; 4] = ["key", "prefix", "cache", "crate"];
+    pub(crate) const NAMES: [&'static str; 5] = ["key", "prefix", "cache", "companion", "crate"];
 
     /// Takes `name = value` if it is one of these options; hands it back
     /// otherwise.
@@ -57,6 +60,10 @@ impl Common {
                 once(&mut self.prefix, &name, lit)?;
             }
             "cache" => once(&mut self.cache, &name, value)?,
+            "companion" => {
+                let lit = lit_bool(&name, value)?;
+                once(&mut self.companion, &name, lit)?;
+            }
             "crate" => {
                 let lit = lit_str(&name, value, "the path of cashews, like \"my_cashews\"")?;
                 once(&mut self.krate, &name, lit)?;
@@ -64,6 +71,11 @@ impl Common {
             _ => return Ok(Some((name, value))),
         }
         Ok(None)
+    }
+
+    /// Whether the attribute defines the companion (`companion`, default true).
+    pub(crate) fn companion(&self) -> bool {
+        self.companion.as_ref().is_none_or(LitBool::value)
     }
 }
 

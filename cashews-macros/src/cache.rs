@@ -9,7 +9,7 @@ use crate::companion::Companion;
 use crate::function;
 use crate::template::{self, Key};
 
-const OPTIONS: &str = "ttl, key, prefix, cache, condition, protected, crate";
+const OPTIONS: &str = "ttl, key, prefix, cache, condition, protected, companion, crate";
 
 #[derive(Default)]
 struct Options {
@@ -153,6 +153,7 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         cache: options.common.cache.as_ref(),
         prefix: prefix.as_deref(),
         key: &key,
+        emit: options.common.companion(),
     };
     Ok(companion.function_and_companion(body))
 }

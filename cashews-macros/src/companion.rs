@@ -26,13 +26,18 @@ pub(crate) struct Companion<'a> {
     pub(crate) cache: Option<&'a Expr>,
     pub(crate) prefix: Option<&'a str>,
     pub(crate) key: &'a Key,
+    /// Whether to define the companion (`companion = false`: not).
+    pub(crate) emit: bool,
 }
 
 impl Companion<'_> {
     /// The decorated function with its body replaced by `body`, followed by
-    /// its companion.
+    /// its companion unless `emit` is off.
     pub(crate) fn function_and_companion(&self, body: TokenStream) -> TokenStream {
         let func = crate::function::with_body(self.func, body);
+        if !self.emit {
+            return func;
+        }
         let companion = self.expand();
         quote!(#func #companion)
     }

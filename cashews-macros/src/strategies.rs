@@ -425,6 +425,7 @@ pub(crate) fn expand(
         cache: options.common.cache.as_ref(),
         prefix: prefix.as_deref(),
         key: &key,
+        emit: options.common.companion(),
     };
     Ok(companion.function_and_companion(body))
 }

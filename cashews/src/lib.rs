@@ -182,9 +182,10 @@ pub use ttl::{IntoTtl, parse_ttl};
 /// pattern (`*` there, every other part glob-escaped). Use it to read or
 /// delete an entry by hand; [`invalidate`] calls it. A parameter that the
 /// `cache` option reads (`cache = cache`) is a `KeyPart<T, ChoosesCache>`,
-/// always given. Every caching attribute (the strategies too) defines one;
-/// a trait impl holds only the trait's items, so put a cached method in an
-/// inherent impl and call it from the trait's method.
+/// always given. Every caching attribute (the strategies too) defines one,
+/// unless told `companion = false`: a method in a trait impl needs that (a
+/// trait impl holds only the trait's items); invalidate its keys with a
+/// pattern (`#[invalidate("user:{id}")]`).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {

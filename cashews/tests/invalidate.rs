@@ -469,3 +469,42 @@ mod memcached {
         );
     }
 }
+
+/// A repository behind a trait: its cached method lives in a trait impl,
+/// which holds only the trait's items, so it has no companion.
+trait Directory {
+    async fn title(&self, name: &str) -> String;
+    async fn retitle(&self, name: &str) -> Result<(), String>;
+}
+
+struct Staff {
+    cache: Cache,
+}
+
+impl Directory for Staff {
+    #[cashews::cache(ttl = "1h", key = "title:{name}", cache = self.cache, companion = false)]
+    async fn title(&self, name: &str) -> String {
+        format!("title of {name}")
+    }
+
+    #[cashews::invalidate("title:{name}", cache = self.cache)]
+    async fn retitle(&self, name: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_cached_method_of_a_trait_impl_is_invalidated_by_its_template() {
+    let staff = Staff {
+        cache: Cache::from_url("mem://").unwrap(),
+    };
+    assert_eq!(staff.title("a*b").await, "title of a*b");
+    assert!(staff.cache.exists("title:a*b").await.unwrap());
+    staff.title("axb").await;
+    assert_eq!(staff.retitle("a*b").await, Ok(()));
+    assert!(!staff.cache.exists("title:a*b").await.unwrap());
+    assert!(
+        staff.cache.exists("title:axb").await.unwrap(),
+        "only its own key"
+    );
+}
