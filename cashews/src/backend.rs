@@ -22,6 +22,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use self::any::AnyBackend;
+use self::native::Boxed;
 use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) mod any;
@@ -32,6 +34,7 @@ mod members;
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub mod memcached;
 pub mod memory;
+pub(crate) mod native;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
@@ -164,8 +167,7 @@ pub trait Backend: Send + Sync + 'static {
     /// free, expiring after `expire`. Whether it was taken. The lock is
     /// protective state (see [`set_protective`](Self::set_protective)).
     async fn set_lock(&self, key: &str, value: Bytes, expire: Duration) -> Result<bool> {
-        self.set_protective(key, value, expire, Some(Exist::Absent))
-            .await
+        native::set_lock_by_protective(&Boxed(self), key, value, expire).await
     }
 
     /// Releases a lock only if it still holds the owner's `value`
@@ -189,24 +191,7 @@ pub trait Backend: Send + Sync + 'static {
         period: Duration,
         ban: Duration,
     ) -> Result<bool> {
-        // The counter's expiry, set only when `incr` creates it, is the window.
-        let calls = self.incr_protective(key, 1, period).await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        if calls <= limit {
-            return Ok(true);
-        }
-        // Exactly one call sees `limit + 1`: it stretches the counter over
-        // the ban, so the refusals need no key (and no round trip) of their own.
-        if calls == limit + 1 && !ban.is_zero() {
-            match self.get_expire(key).await? {
-                Expiry::Remaining(left) if left >= ban => {}
-                Expiry::Missing => {}
-                Expiry::Remaining(_) | Expiry::Persistent => {
-                    self.expire(key, ban).await?;
-                }
-            }
-        }
-        Ok(false)
+        native::fixed_window_by_incr(&Boxed(self), key, limit, period, ban).await
     }
 
     /// Admits one call to the sliding-window rate limit at `key`: if fewer
@@ -223,37 +208,7 @@ pub trait Backend: Send + Sync + 'static {
     /// [`SLIDE_WINDOW_SLOTS`] and fail with
     /// [`ErrorKind::Unsupported`] above it.
     async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
-        check_slots(limit)?;
-        let slots: Vec<String> = (0..limit).map(|i| format!("{key}:{i}")).collect();
-        let slots: Vec<&str> = slots.iter().map(String::as_str).collect();
-        // Callers start at different slots so they rarely race for one.
-        let start = if slots.is_empty() {
-            0
-        } else {
-            fastrand::usize(..slots.len())
-        };
-        loop {
-            let taken = self.get_many(&slots).await?;
-            let mut free = (0..slots.len())
-                .map(|i| (start + i) % slots.len())
-                .filter(|&i| taken.get(i).is_none_or(Option::is_none))
-                .filter_map(|i| slots.get(i).copied())
-                .peekable();
-            if free.peek().is_none() {
-                return Ok(false);
-            }
-            for slot in free {
-                let mark = Bytes::from_static(b"1");
-                if self
-                    .set_protective(slot, mark, period, Some(Exist::Absent))
-                    .await?
-                {
-                    return Ok(true);
-                }
-            }
-            // Every slot we saw free was taken by another caller meanwhile;
-            // each loss is someone else's admission, so this ends.
-        }
+        native::slide_window_by_slots(&Boxed(self), key, limit, period).await
     }
 
     /// Adds `members` to the set at `key` (creating it) and makes the set
@@ -340,6 +295,28 @@ pub trait Backend: Send + Sync + 'static {
 
     /// How many keys the backend holds.
     async fn get_keys_count(&self) -> Result<u64>;
+
+    /// How a [`Cache`](crate::Cache) holds this backend: each built-in
+    /// backend its own variant of the dispatch (its fast paths kept), any
+    /// other backend behind a boxed door. Not for overriding.
+    #[doc(hidden)]
+    fn into_dispatch(self) -> Dispatch
+    where
+        Self: Sized,
+    {
+        Dispatch(AnyBackend::Custom(std::sync::Arc::new(self)))
+    }
+}
+
+/// A backend as a cache dispatches to it, made by
+/// [`Backend::into_dispatch`]; opaque.
+#[doc(hidden)]
+pub struct Dispatch(pub(crate) AnyBackend);
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch").finish_non_exhaustive()
+    }
 }
 
 /// The error of a set command on a backend that does not implement sets.

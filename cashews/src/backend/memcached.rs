@@ -69,14 +69,14 @@ mod server;
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use self::protocol::{Reply, Requests};
 use self::server::{Listing, Server};
 use super::memory::parse_int;
-use super::{Backend, Exist, Expiry, members};
+use super::native::{NativeBackend, backend_by_native, with_commands};
+use super::{Exist, Expiry, members};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::MemcachedSettings;
 
@@ -190,17 +190,6 @@ impl MemcachedBackend {
             .iter()
             .max_by_key(|s| score(s))
             .expect("at least one server")
-    }
-
-    /// [`Backend::get`], without the trait's box: the cache calls it
-    /// directly (see `AnyBackend::get`).
-    pub(crate) async fn get_unboxed(&self, key: &str) -> Result<Option<Bytes>> {
-        let key = storage_key(key);
-        match self.one("get", &key, |r| r.get(&key, "v")).await? {
-            (Reply::Value(_, value), _) => Ok(Some(value)),
-            (Reply::Miss, _) => Ok(None),
-            (other, server) => Err(server.unexpected("get", &other)),
-        }
     }
 
     /// Sends one request to the server of `key` and returns its reply.
@@ -492,10 +481,16 @@ fn unsupported(command: &str) -> Error {
     )
 }
 
-#[async_trait]
-impl Backend for MemcachedBackend {
+with_commands!(backend_by_native, MemcachedBackend, Memcached);
+
+impl NativeBackend for MemcachedBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.get_unboxed(key).await
+        let key = storage_key(key);
+        match self.one("get", &key, |r| r.get(&key, "v")).await? {
+            (Reply::Value(_, value), _) => Ok(Some(value)),
+            (Reply::Miss, _) => Ok(None),
+            (other, server) => Err(server.unexpected("get", &other)),
+        }
     }
 
     #[allow(clippy::indexing_slicing, reason = "`batch` passes indexes of `keys`")]
@@ -793,7 +788,7 @@ mod tests {
             unreachable!("a memcached URL");
         };
         let backend = MemcachedBackend::new(servers).unwrap();
-        let size = std::mem::size_of_val(&backend.get_unboxed("k"));
+        let size = std::mem::size_of_val(&NativeBackend::get(&backend, "k"));
         assert!(size <= 688, "a get's future is {size} bytes");
     }
 

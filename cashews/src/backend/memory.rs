@@ -63,14 +63,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use async_trait::async_trait;
+use std::cell::RefCell;
+
 use bytes::Bytes;
 use papaya::{Compute, Operation};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use self::deadline::Deadline;
-use super::{Backend, Exist, Expiry, members};
+use super::native::{Immediate, NativeBackend, backend_by_native, with_commands};
+use super::{Exist, Expiry, members};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pattern::glob_match;
 use crate::settings::MemorySettings;
@@ -328,9 +330,8 @@ impl MemoryBackend {
         });
     }
 
-    /// `set`, without a future: what [`Cache`](crate::Cache) calls on
-    /// memory. Starts the sweeper with the first write.
-    pub(crate) fn set_sync(
+    /// `set`, without a future. Starts the sweeper with the first write.
+    fn set_sync(
         &self,
         key: &str,
         value: &[u8],
@@ -744,8 +745,58 @@ pub(crate) fn parse_int(bytes: &[u8]) -> Option<i64> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-#[async_trait]
-impl Backend for MemoryBackend {
+thread_local! {
+    /// Where [`MemoryBackend::set_now`] encodes values.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A scratch buffer grown past this by a large value is freed after it.
+const SCRATCH_MAX: usize = 64 * 1024;
+
+with_commands!(backend_by_native, MemoryBackend, Memory);
+
+impl NativeBackend for MemoryBackend {
+    #[inline]
+    fn lookup<R>(&self, key: &str, read: impl FnOnce(&[u8]) -> R) -> Immediate<Option<R>> {
+        Immediate::Ready(self.read(key, read))
+    }
+
+    #[inline]
+    fn lookup_memo<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        codec: u64,
+        decode: impl FnOnce(&[u8]) -> Option<T>,
+    ) -> Immediate<Option<T>> {
+        Immediate::Ready(self.read_memo(key, codec, decode))
+    }
+
+    /// Encoded into this thread's scratch buffer and copied once into the
+    /// entry: no buffer to grow, no `Bytes`.
+    fn set_now(
+        &self,
+        key: &str,
+        expire: Option<Duration>,
+        exist: Option<Exist>,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Immediate<Result<bool>> {
+        let encode_and_set = |scratch: &mut Vec<u8>| {
+            encode(scratch)?;
+            Ok(self.set_sync(key, scratch, expire, exist))
+        };
+        Immediate::Ready(SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                let stored = encode_and_set(&mut scratch);
+                if scratch.capacity() > SCRATCH_MAX {
+                    *scratch = Vec::new();
+                }
+                stored
+            }
+            // A `Serialize` impl that stores into a cache itself.
+            Err(_) => encode_and_set(&mut Vec::new()),
+        }))
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         Ok(self.read(key, Bytes::copy_from_slice))
     }

@@ -48,7 +48,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 use redis::aio::ConnectionLike;
@@ -60,7 +59,8 @@ use redis::{
 use tokio::time::Instant;
 
 use self::connection::{Lease, Link, Node, Target};
-use super::{Backend, Exist, Expiry, LISTING_TIMEOUTS};
+use super::native::{NativeBackend, backend_by_native, with_commands};
+use super::{Exist, Expiry, LISTING_TIMEOUTS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::{RedisAddress, RedisSettings};
 
@@ -215,29 +215,6 @@ impl RedisBackend {
             link: Arc::new(Link::new(target, name, settings.create_connection_timeout)),
             listing_limit: settings.socket_timeout.saturating_mul(LISTING_TIMEOUTS),
         })
-    }
-
-    /// [`Backend::get`], without the trait's box: the decorated hit path
-    /// calls it directly (see `AnyBackend::get`).
-    ///
-    /// It sends the command itself rather than through [`Self::query`] and
-    /// redis-rs's `query_async`: each async layer adds its own state to the
-    /// future of every remote hit (256 bytes through those two, 200
-    /// without), and that future is boxed and copied on each call.
-    pub(crate) async fn get_unboxed(&self, key: &str) -> Result<Option<Bytes>> {
-        // Sized up front: `cmd("GET").arg(key)` grows its buffer once per
-        // call, a reallocation worth nearly 3% of a hit's client
-        // instructions with 64 tasks in flight (callgrind).
-        let mut get = Cmd::with_capacity(2, "GET".len() + key.len());
-        get.arg("GET").arg(key);
-        let mut lease = self.link.get().await?;
-        lease
-            .conn
-            .req_packed_command(&get)
-            .await
-            .and_then(Value::extract_error)
-            .and_then(|reply| Ok(redis::from_redis_value(reply)?))
-            .map_err(|e| self.link.fail(&lease, "GET", e))
     }
 
     /// Runs `command` on the connection and maps its outcome.
@@ -429,10 +406,23 @@ fn utf8(key: Vec<u8>) -> Option<String> {
     String::from_utf8(key).ok()
 }
 
-#[async_trait]
-impl Backend for RedisBackend {
+with_commands!(backend_by_native, RedisBackend, Redis);
+
+impl NativeBackend for RedisBackend {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.get_unboxed(key).await
+        // Sent as packed bytes, not through `query` and redis-rs's
+        // `query_async`, whose layers would grow every hit's future; the
+        // command is sized up front so that it never reallocates.
+        let mut get = Cmd::with_capacity(2, "GET".len() + key.len());
+        get.arg("GET").arg(key);
+        let mut lease = self.link.get().await?;
+        lease
+            .conn
+            .req_packed_command(&get)
+            .await
+            .and_then(Value::extract_error)
+            .and_then(|reply| Ok(redis::from_redis_value(reply)?))
+            .map_err(|e| self.link.fail(&lease, "GET", e))
     }
 
     async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
@@ -701,7 +691,7 @@ mod tests {
             unreachable!("a redis URL");
         };
         let backend = RedisBackend::new(redis).unwrap();
-        let size = std::mem::size_of_val(&backend.get_unboxed("k"));
+        let size = std::mem::size_of_val(&NativeBackend::get(&backend, "k"));
         assert!(size <= 224, "a GET's future is {size} bytes");
     }
 

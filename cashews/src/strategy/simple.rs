@@ -41,6 +41,7 @@ use futures_util::future::Either;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::backend::native::Immediate;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::single_flight::{self, Turn};
@@ -276,10 +277,12 @@ where
 {
     // The marker only selects the `Outcome` impl.
     let _ = mode;
-    let read_already = match cache.get_cloned_now::<R::Value>(key) {
-        Some(Some(value)) => return Either::Left(std::future::ready(R::from_value(value))),
-        Some(None) => true,
-        None => false,
+    let read_already = match cache.get_cloned_immediate::<R::Value>(key) {
+        Immediate::Ready(Some(value)) => {
+            return Either::Left(std::future::ready(R::from_value(value)));
+        }
+        Immediate::Ready(None) => true,
+        Immediate::Remote => false,
     };
     Either::Right(rest(cache, key, options, f, read_already))
 }
