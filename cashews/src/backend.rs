@@ -103,6 +103,53 @@ pub enum Expiry {
 /// Every method may fail with a backend failure (connection, timeout,
 /// server error); the [`Cache`](crate::Cache) decides what the caller sees.
 /// Expired keys are never returned, counted or matched.
+///
+/// Implement it with [`async_trait`](https://docs.rs/async-trait) (as
+/// below), which keeps the trait usable as `dyn Backend`: a cache calls a
+/// backend of yours through it, one boxed future per command. The
+/// built-in backends implement it too, for calling them directly, but a
+/// cache dispatches to them without boxing, and keeps the memory
+/// backend's hit path (a typed value read in place, with no future).
+///
+/// ```
+/// use bytes::Bytes;
+/// use cashews::backend::{Backend, MemoryBackend};
+///
+/// /// Counts the gets of the memory store it wraps.
+/// struct Counting(MemoryBackend, std::sync::atomic::AtomicU64);
+///
+/// #[async_trait::async_trait]
+/// impl Backend for Counting {
+///     async fn get(&self, key: &str) -> cashews::Result<Option<Bytes>> {
+///         self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.0.get(key).await
+///     }
+///     // ... every other required command, delegated to `self.0`.
+/// #   async fn get_many(&self, k: &[&str]) -> cashews::Result<Vec<Option<Bytes>>> { self.0.get_many(k).await }
+/// #   async fn set(&self, k: &str, v: Bytes, e: Option<std::time::Duration>, x: Option<cashews::Exist>) -> cashews::Result<bool> { self.0.set(k, v, e, x).await }
+/// #   async fn set_many(&self, p: &[(&str, Bytes)], e: Option<std::time::Duration>) -> cashews::Result<()> { self.0.set_many(p, e).await }
+/// #   async fn delete(&self, k: &str) -> cashews::Result<bool> { self.0.delete(k).await }
+/// #   async fn delete_many(&self, k: &[&str]) -> cashews::Result<u64> { self.0.delete_many(k).await }
+/// #   async fn delete_match(&self, p: &str) -> cashews::Result<u64> { self.0.delete_match(p).await }
+/// #   async fn scan(&self, p: &str) -> cashews::Result<Vec<String>> { self.0.scan(p).await }
+/// #   async fn get_match(&self, p: &str) -> cashews::Result<Vec<(String, Bytes)>> { self.0.get_match(p).await }
+/// #   async fn exists(&self, k: &str) -> cashews::Result<bool> { self.0.exists(k).await }
+/// #   async fn incr(&self, k: &str, b: i64, e: Option<std::time::Duration>) -> cashews::Result<i64> { self.0.incr(k, b, e).await }
+/// #   async fn expire(&self, k: &str, t: std::time::Duration) -> cashews::Result<bool> { self.0.expire(k, t).await }
+/// #   async fn get_expire(&self, k: &str) -> cashews::Result<cashews::Expiry> { self.0.get_expire(k).await }
+/// #   async fn ping(&self, m: Option<&[u8]>) -> cashews::Result<Bytes> { self.0.ping(m).await }
+/// #   async fn clear(&self) -> cashews::Result<()> { self.0.clear().await }
+/// #   async fn unlock(&self, k: &str, v: &[u8]) -> cashews::Result<bool> { self.0.unlock(k, v).await }
+/// #   async fn get_size(&self, k: &str) -> cashews::Result<Option<u64>> { self.0.get_size(k).await }
+/// #   async fn get_keys_count(&self) -> cashews::Result<u64> { self.0.get_keys_count().await }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::builder(Counting(MemoryBackend::new(Default::default()), 0.into())).build();
+/// cache.set("k", &1, 60).await?;
+/// assert_eq!(cache.get::<i32>("k").await?, Some(1));
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// The value of `key`.

@@ -264,24 +264,29 @@ impl Cache {
     {
         match self.get_cloned_immediate(key) {
             Immediate::Ready(found) => Ok(found),
+            Immediate::Remote if !self.enabled(Command::Get) => Ok(None),
             Immediate::Remote => self.get_remote(&self.full_key(key)).await,
         }
     }
 
     /// [`get_cloned`](Self::get_cloned) without a future where the backend
-    /// of `key` answers at once (memory, which never fails, and a cache
-    /// that is switched off); `Remote` where it must be awaited.
+    /// of `key` answers at once (memory, which never fails, or a cache
+    /// switched off); `Remote` where it must be awaited.
     #[inline]
     pub(crate) fn get_cloned_immediate<T>(&self, key: &str) -> Immediate<Option<T>>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        let backend = self.backend();
+        // Before the switch and the key: the remote hit path asks twice.
+        if backend.always_remote() {
+            return Immediate::Remote;
+        }
         if !self.enabled(Command::Get) {
             return Immediate::Ready(None);
         }
         let key = self.full_key(key);
-        self.backend()
-            .lookup_memo(&key, self.inner.codec.id(), |b| self.decode(&key, b))
+        backend.lookup_memo(&key, self.inner.codec.id(), |b| self.decode(&key, b))
     }
 
     async fn get_remote<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {

@@ -16,9 +16,10 @@ use crate::settings::BackendSettings;
 /// user's own.
 ///
 /// Built-in backends are called through [`NativeBackend`] (no boxed
-/// future); `Custom` through its [`Backend`] (`async_trait`'s box). A command of one key goes to the
-/// backend that holds the key, found through every `Routed` level first
-/// ([`AnyBackend::leaf`]), so a routed memory store keeps its fast paths.
+/// future); `Custom` through its [`Backend`] (`async_trait`'s box). A
+/// command of one key goes to the backend that holds the key, found
+/// through every `Routed` level first, so a routed memory store keeps its
+/// fast paths.
 #[derive(Clone)]
 pub(crate) enum AnyBackend {
     Memory(MemoryBackend),
@@ -85,10 +86,18 @@ impl AnyBackend {
         key: &str,
         read: impl FnOnce(&[u8]) -> R,
     ) -> Immediate<Option<R>> {
-        match self.leaf(key) {
-            Leaf::Memory(b) => b.lookup(key, read),
+        match self {
+            Self::Memory(b) => b.lookup(key, read),
+            Self::Routed(routed) => routed.of(key).lookup(key, read),
             _ => Immediate::Remote,
         }
+    }
+
+    /// Whether every key's backend is remote, so that no command is
+    /// answered [`Immediate::Ready`]: known without a key.
+    #[inline]
+    pub(crate) fn always_remote(&self) -> bool {
+        !matches!(self, Self::Memory(_) | Self::Routed(_))
     }
 
     /// [`NativeBackend::lookup_memo`] on the backend of `key`.
@@ -99,8 +108,9 @@ impl AnyBackend {
         codec: u64,
         decode: impl FnOnce(&[u8]) -> Option<T>,
     ) -> Immediate<Option<T>> {
-        match self.leaf(key) {
-            Leaf::Memory(b) => b.lookup_memo(key, codec, decode),
+        match self {
+            Self::Memory(b) => b.lookup_memo(key, codec, decode),
+            Self::Routed(routed) => routed.of(key).lookup_memo(key, codec, decode),
             _ => Immediate::Remote,
         }
     }
@@ -114,8 +124,9 @@ impl AnyBackend {
         exist: Option<Exist>,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     ) -> Immediate<Result<bool>> {
-        match self.leaf(key) {
-            Leaf::Memory(b) => b.set_now(key, expire, exist, encode),
+        match self {
+            Self::Memory(b) => b.set_now(key, expire, exist, encode),
+            Self::Routed(routed) => routed.of(key).set_now(key, expire, exist, encode),
             _ => Immediate::Remote,
         }
     }

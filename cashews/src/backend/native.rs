@@ -21,7 +21,7 @@ pub(crate) enum Immediate<T> {
 
 /// The commands of [`Backend`] with unboxed futures, implemented by the
 /// built-in backends and dispatched by [`AnyBackend`](super::any::AnyBackend);
-/// [`Boxed`] answers them for a user's [`Backend`].
+/// [`Boxed`] answers them over any [`Backend`], for its defaults.
 ///
 /// The futures are `Send`, so a strategy may spawn them. Every method
 /// means what the [`Backend`] method of its name means.
@@ -294,9 +294,9 @@ macro_rules! backend_by_native {
 }
 pub(crate) use backend_by_native;
 
-/// A user's [`Backend`] as a [`NativeBackend`]: every command is the
-/// backend's own, boxed by `async_trait`. The door `Custom` backends take,
-/// and what the defaults of [`Backend`] run their algorithms on.
+/// A [`Backend`] as a [`NativeBackend`]: every command is the backend's
+/// own, boxed by `async_trait`. The defaults of [`Backend`] run the
+/// algorithms they share with the built-in backends on it.
 pub(crate) struct Boxed<'a, B: ?Sized>(pub(crate) &'a B);
 
 macro_rules! native_by_boxed {
