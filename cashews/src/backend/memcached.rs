@@ -70,14 +70,11 @@ mod server;
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use futures_util::future::try_join_all;
 
 use self::protocol::{Reply, Requests};
 use self::server::{Listing, Server};
 use super::memory::parse_int;
-use super::native::{NativeBackend, backend_by_native, with_commands};
-use super::{Exist, Expiry, members};
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::MemcachedSettings;
 
@@ -497,7 +494,8 @@ mod tests {
             unreachable!("a memcached URL");
         };
         let backend = MemcachedBackend::new(servers).unwrap();
-        let size = std::mem::size_of_val(&NativeBackend::get(&backend, "k"));
+        let size =
+            std::mem::size_of_val(&crate::backend::native::NativeBackend::get(&backend, "k"));
         assert!(size <= 688, "a get's future is {size} bytes");
     }
 

@@ -45,23 +45,19 @@
 mod commands;
 mod connection;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::future::try_join_all;
-use redis::aio::ConnectionLike;
 use redis::cluster::ClusterClientBuilder;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, FromRedisValue,
-    IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, ToRedisArgs, Value, cmd,
+    IntoConnectionInfo, RedisConnectionInfo, RedisError, Script, ToRedisArgs, cmd,
 };
 use tokio::time::Instant;
 
 use self::connection::{Lease, Link, Node, Target};
-use super::native::{NativeBackend, backend_by_native, with_commands};
-use super::{Exist, Expiry, LISTING_TIMEOUTS};
+use super::LISTING_TIMEOUTS;
 use crate::error::{Error, ErrorKind, Result};
 use crate::settings::{RedisAddress, RedisSettings};
 
@@ -429,7 +425,8 @@ mod tests {
             unreachable!("a redis URL");
         };
         let backend = RedisBackend::new(redis).unwrap();
-        let size = std::mem::size_of_val(&NativeBackend::get(&backend, "k"));
+        let size =
+            std::mem::size_of_val(&crate::backend::native::NativeBackend::get(&backend, "k"));
         assert!(size <= 224, "a GET's future is {size} bytes");
     }
 

@@ -1,6 +1,19 @@
 //! The memcached backend's commands: [`NativeBackend`] over its connections.
 
-use super::*;
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+
+use super::{
+    Listing, MAX_SET, MemcachedBackend, Reply, SetWrite, kept_ttl, storage_key, ttl_flag,
+    unsupported,
+};
+use crate::backend::members;
+use crate::backend::native::{NativeBackend, backend_by_native, with_commands};
+use crate::backend::{Exist, Expiry};
+use crate::error::{Error, ErrorKind, Result};
 
 with_commands!(backend_by_native, MemcachedBackend, Memcached);
 

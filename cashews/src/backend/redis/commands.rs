@@ -1,6 +1,19 @@
 //! The redis backend's commands: [`NativeBackend`] over its connections.
 
-use super::*;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::try_join_all;
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Value, cmd};
+
+use super::{
+    FIXED_WINDOW, INCR_EXPIRING, RedisBackend, SET_ADD, SLIDE_WINDOW, UNLOCK, millis, utf8,
+};
+use crate::backend::native::{NativeBackend, backend_by_native, with_commands};
+use crate::backend::{Exist, Expiry};
+use crate::error::{Error, ErrorKind, Result};
 
 with_commands!(backend_by_native, RedisBackend, Redis);
 
