@@ -22,12 +22,14 @@ use crate::settings::BackendSettings;
 /// fast paths.
 #[derive(Clone)]
 pub(crate) enum AnyBackend {
+    // The variants that may answer at once come first: one compare tells
+    // them from the rest ([`AnyBackend::always_remote`]).
     Memory(MemoryBackend),
+    Routed(Arc<RoutedBackend>),
     #[cfg(feature = "redis")]
     Redis(super::RedisBackend),
     #[cfg(feature = "memcached")]
     Memcached(super::MemcachedBackend),
-    Routed(Arc<RoutedBackend>),
     Custom(Arc<dyn Backend>),
 }
 
