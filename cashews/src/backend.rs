@@ -22,6 +22,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use self::any::AnyBackend;
+use self::native::Boxed;
 use crate::error::{Error, ErrorKind, Result};
 
 pub(crate) mod any;
@@ -32,6 +34,7 @@ mod members;
 #[cfg_attr(docsrs, doc(cfg(feature = "memcached")))]
 pub mod memcached;
 pub mod memory;
+pub(crate) mod native;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
@@ -100,6 +103,53 @@ pub enum Expiry {
 /// Every method may fail with a backend failure (connection, timeout,
 /// server error); the [`Cache`](crate::Cache) decides what the caller sees.
 /// Expired keys are never returned, counted or matched.
+///
+/// Implement it with [`async_trait`](https://docs.rs/async-trait) (as
+/// below), which keeps the trait usable as `dyn Backend`: a cache calls a
+/// backend of yours through it, one boxed future per command. The
+/// built-in backends implement it too, for calling them directly, but a
+/// cache dispatches to them without boxing, and keeps the memory
+/// backend's hit path (a typed value read in place, with no future).
+///
+/// ```
+/// use bytes::Bytes;
+/// use cashews::backend::{Backend, MemoryBackend};
+///
+/// /// Counts the gets of the memory store it wraps.
+/// struct Counting(MemoryBackend, std::sync::atomic::AtomicU64);
+///
+/// #[async_trait::async_trait]
+/// impl Backend for Counting {
+///     async fn get(&self, key: &str) -> cashews::Result<Option<Bytes>> {
+///         self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         self.0.get(key).await
+///     }
+///     // ... every other required command, delegated to `self.0`.
+/// #   async fn get_many(&self, k: &[&str]) -> cashews::Result<Vec<Option<Bytes>>> { self.0.get_many(k).await }
+/// #   async fn set(&self, k: &str, v: Bytes, e: Option<std::time::Duration>, x: Option<cashews::Exist>) -> cashews::Result<bool> { self.0.set(k, v, e, x).await }
+/// #   async fn set_many(&self, p: &[(&str, Bytes)], e: Option<std::time::Duration>) -> cashews::Result<()> { self.0.set_many(p, e).await }
+/// #   async fn delete(&self, k: &str) -> cashews::Result<bool> { self.0.delete(k).await }
+/// #   async fn delete_many(&self, k: &[&str]) -> cashews::Result<u64> { self.0.delete_many(k).await }
+/// #   async fn delete_match(&self, p: &str) -> cashews::Result<u64> { self.0.delete_match(p).await }
+/// #   async fn scan(&self, p: &str) -> cashews::Result<Vec<String>> { self.0.scan(p).await }
+/// #   async fn get_match(&self, p: &str) -> cashews::Result<Vec<(String, Bytes)>> { self.0.get_match(p).await }
+/// #   async fn exists(&self, k: &str) -> cashews::Result<bool> { self.0.exists(k).await }
+/// #   async fn incr(&self, k: &str, b: i64, e: Option<std::time::Duration>) -> cashews::Result<i64> { self.0.incr(k, b, e).await }
+/// #   async fn expire(&self, k: &str, t: std::time::Duration) -> cashews::Result<bool> { self.0.expire(k, t).await }
+/// #   async fn get_expire(&self, k: &str) -> cashews::Result<cashews::Expiry> { self.0.get_expire(k).await }
+/// #   async fn ping(&self, m: Option<&[u8]>) -> cashews::Result<Bytes> { self.0.ping(m).await }
+/// #   async fn clear(&self) -> cashews::Result<()> { self.0.clear().await }
+/// #   async fn unlock(&self, k: &str, v: &[u8]) -> cashews::Result<bool> { self.0.unlock(k, v).await }
+/// #   async fn get_size(&self, k: &str) -> cashews::Result<Option<u64>> { self.0.get_size(k).await }
+/// #   async fn get_keys_count(&self) -> cashews::Result<u64> { self.0.get_keys_count().await }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+/// let cache = cashews::Cache::builder(Counting(MemoryBackend::new(Default::default()), 0.into())).build();
+/// cache.set("k", &1, 60).await?;
+/// assert_eq!(cache.get::<i32>("k").await?, Some(1));
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// The value of `key`.
@@ -164,8 +214,7 @@ pub trait Backend: Send + Sync + 'static {
     /// free, expiring after `expire`. Whether it was taken. The lock is
     /// protective state (see [`set_protective`](Self::set_protective)).
     async fn set_lock(&self, key: &str, value: Bytes, expire: Duration) -> Result<bool> {
-        self.set_protective(key, value, expire, Some(Exist::Absent))
-            .await
+        native::set_lock_by_protective(&Boxed(self), key, value, expire).await
     }
 
     /// Releases a lock only if it still holds the owner's `value`
@@ -189,24 +238,7 @@ pub trait Backend: Send + Sync + 'static {
         period: Duration,
         ban: Duration,
     ) -> Result<bool> {
-        // The counter's expiry, set only when `incr` creates it, is the window.
-        let calls = self.incr_protective(key, 1, period).await?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        if calls <= limit {
-            return Ok(true);
-        }
-        // Exactly one call sees `limit + 1`: it stretches the counter over
-        // the ban, so the refusals need no key (and no round trip) of their own.
-        if calls == limit + 1 && !ban.is_zero() {
-            match self.get_expire(key).await? {
-                Expiry::Remaining(left) if left >= ban => {}
-                Expiry::Missing => {}
-                Expiry::Remaining(_) | Expiry::Persistent => {
-                    self.expire(key, ban).await?;
-                }
-            }
-        }
-        Ok(false)
+        native::fixed_window_by_incr(&Boxed(self), key, limit, period, ban).await
     }
 
     /// Admits one call to the sliding-window rate limit at `key`: if fewer
@@ -223,37 +255,7 @@ pub trait Backend: Send + Sync + 'static {
     /// [`SLIDE_WINDOW_SLOTS`] and fail with
     /// [`ErrorKind::Unsupported`] above it.
     async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
-        check_slots(limit)?;
-        let slots: Vec<String> = (0..limit).map(|i| format!("{key}:{i}")).collect();
-        let slots: Vec<&str> = slots.iter().map(String::as_str).collect();
-        // Callers start at different slots so they rarely race for one.
-        let start = if slots.is_empty() {
-            0
-        } else {
-            fastrand::usize(..slots.len())
-        };
-        loop {
-            let taken = self.get_many(&slots).await?;
-            let mut free = (0..slots.len())
-                .map(|i| (start + i) % slots.len())
-                .filter(|&i| taken.get(i).is_none_or(Option::is_none))
-                .filter_map(|i| slots.get(i).copied())
-                .peekable();
-            if free.peek().is_none() {
-                return Ok(false);
-            }
-            for slot in free {
-                let mark = Bytes::from_static(b"1");
-                if self
-                    .set_protective(slot, mark, period, Some(Exist::Absent))
-                    .await?
-                {
-                    return Ok(true);
-                }
-            }
-            // Every slot we saw free was taken by another caller meanwhile;
-            // each loss is someone else's admission, so this ends.
-        }
+        native::slide_window_by_slots(&Boxed(self), key, limit, period).await
     }
 
     /// Adds `members` to the set at `key` (creating it) and makes the set
@@ -340,6 +342,28 @@ pub trait Backend: Send + Sync + 'static {
 
     /// How many keys the backend holds.
     async fn get_keys_count(&self) -> Result<u64>;
+
+    /// How a [`Cache`](crate::Cache) holds this backend: each built-in
+    /// backend its own variant of the dispatch (its fast paths kept), any
+    /// other backend behind a boxed door. Not for overriding.
+    #[doc(hidden)]
+    fn into_dispatch(self) -> Dispatch
+    where
+        Self: Sized,
+    {
+        Dispatch(AnyBackend::Custom(std::sync::Arc::new(self)))
+    }
+}
+
+/// A backend as a cache dispatches to it, made by
+/// [`Backend::into_dispatch`]; opaque.
+#[doc(hidden)]
+pub struct Dispatch(pub(crate) AnyBackend);
+
+impl std::fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatch").finish_non_exhaustive()
+    }
 }
 
 /// The error of a set command on a backend that does not implement sets.

@@ -1,10 +1,9 @@
 //! [`Cache`]: the handle every command and strategy goes through.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +11,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::backend::any::AnyBackend;
-use crate::backend::{Backend, Exist, Expiry, RoutedBackend};
+use crate::backend::native::Immediate;
+use crate::backend::{Backend, Exist, Expiry};
 use crate::codec::{Codec, Rejected};
 use crate::error::{Error, ErrorKind, Result};
 use crate::pattern;
@@ -20,10 +20,14 @@ use crate::settings::Settings;
 use crate::switch::{self, Command};
 use crate::ttl::IntoTtl;
 
+mod builder;
+mod global;
 mod lock;
+mod protective;
 mod sets;
-mod window;
 
+pub use builder::CacheBuilder;
+pub use global::{global, set_global, setup};
 pub use lock::LockGuard;
 
 /// A cache: a backend plus typing, signing, prefixes and safe mode.
@@ -94,164 +98,6 @@ impl fmt::Debug for Cache {
     }
 }
 
-/// Builds a [`Cache`] from settings or from a backend of your own.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
-/// use cashews::{Cache, backend::MemoryBackend};
-/// let cache = Cache::builder(MemoryBackend::new(Default::default()))
-///     .prefix("app")
-///     .hash_key("secret")
-///     .build();
-/// cache.set("k", &1.5, 60).await?;
-/// # Ok(()) }
-/// ```
-#[must_use]
-pub struct CacheBuilder {
-    backend: AnyBackend,
-    /// Prefix routes to other backends, in the order given.
-    routes: Vec<(String, AnyBackend)>,
-    hash_key: Option<String>,
-    prefix: Option<String>,
-    safe: bool,
-    enable: bool,
-}
-
-impl fmt::Debug for CacheBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CacheBuilder")
-            .field("prefix", &self.prefix)
-            .field("safe", &self.safe)
-            .field("enable", &self.enable)
-            .finish_non_exhaustive()
-    }
-}
-
-impl CacheBuilder {
-    /// A builder configured by a setup URL (see [`Settings`]), to add
-    /// [routes](Self::route) to before building.
-    pub fn from_url(url: &str) -> Result<Self> {
-        Self::from_settings(&Settings::from_url(url)?)
-    }
-
-    /// A builder configured by typed settings.
-    pub fn from_settings(settings: &Settings) -> Result<Self> {
-        Ok(CacheBuilder {
-            backend: AnyBackend::from_settings(&settings.backend)?,
-            routes: Vec::new(),
-            hash_key: settings.hash_key.as_ref().map(|s| s.expose().to_owned()),
-            prefix: settings.prefix.clone(),
-            safe: settings.safe,
-            enable: settings.enable,
-        })
-    }
-
-    /// Prefix routing: keys that start with `prefix` go to the backend of
-    /// `url`; the others stay on the cache's own backend (the longest
-    /// matching prefix wins). The prefix is matched against the keys you
-    /// pass, before the cache's own `prefix`. See
-    /// [`RoutedBackend`](crate::backend::RoutedBackend) for how commands
-    /// of several keys and patterns are split.
-    ///
-    /// `url` chooses a backend and its own options only: `safe`, `enable`,
-    /// `hash_key` and `prefix` belong to the cache, and naming them in a
-    /// route is an error.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
-    /// use cashews::CacheBuilder;
-    ///
-    /// // `user:` keys in a memory store of their own (Redis, in practice:
-    /// // "redis://127.0.0.1/"), everything else in the default one.
-    /// let cache = CacheBuilder::from_url("mem://?size=1000")?
-    ///     .route("user:", "mem://?size=100000")?
-    ///     .build();
-    /// cache.set("user:1", &"Ada", 60).await?;
-    /// assert_eq!(cache.get::<String>("user:1").await?.as_deref(), Some("Ada"));
-    /// assert!(CacheBuilder::from_url("mem://")?.route("x:", "mem://?hash_key=s").is_err());
-    /// # Ok(()) }
-    /// ```
-    pub fn route(mut self, prefix: impl Into<String>, url: &str) -> Result<Self> {
-        let prefix = prefix.into();
-        let settings = Settings::from_url(url)?;
-        if !settings.safe
-            || !settings.enable
-            || settings.hash_key.is_some()
-            || settings.prefix.is_some()
-        {
-            // The URL is not repeated: it may hold a password.
-            return Err(Error::settings(format!(
-                "route {prefix:?}: `safe`, `enable`, `hash_key` and `prefix` are options \
-                 of the cache, not of a route; set them on the cache's own URL"
-            )));
-        }
-        let backend = AnyBackend::from_settings(&settings.backend)?;
-        self.routes.push((prefix, backend));
-        Ok(self)
-    }
-
-    /// Signs every value with this secret; unsigned or tampered values read as misses.
-    pub fn hash_key(mut self, secret: impl Into<String>) -> Self {
-        self.hash_key = Some(secret.into());
-        self
-    }
-
-    /// Prepends `prefix:` to every key.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = Some(prefix.into());
-        self
-    }
-
-    /// Safe mode (default on): backend failures become empty answers.
-    pub fn safe(mut self, safe: bool) -> Self {
-        self.safe = safe;
-        self
-    }
-
-    /// Caching on (default) or off.
-    pub fn enable(mut self, enable: bool) -> Self {
-        self.enable = enable;
-        self
-    }
-
-    /// The cache.
-    pub fn build(self) -> Cache {
-        let prefix = self.prefix.map(|p| format!("{p}:"));
-        let backend = if self.routes.is_empty() {
-            self.backend
-        } else {
-            // Routes see keys as stored, after the cache's prefix.
-            let own = prefix.as_deref().unwrap_or("");
-            let routed = self.routes.into_iter().fold(
-                RoutedBackend::from_arc(self.backend.into_dyn()),
-                |routed, (route, backend)| {
-                    routed.route_arc(format!("{own}{route}"), backend.into_dyn())
-                },
-            );
-            AnyBackend::Custom(Arc::new(routed))
-        };
-        Cache {
-            inner: Arc::new(Inner {
-                codec: Codec::new(self.hash_key.as_deref()),
-                prefix,
-                backend,
-                safe: self.safe,
-                enable: self.enable,
-                stats: Counters::default(),
-                strategy_state: crate::strategy::state::StrategyState::default(),
-            }),
-        }
-    }
-}
-
-thread_local! {
-    /// Where values bound for the memory backend are encoded.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A scratch buffer grown past this by a large value is freed after it.
-const SCRATCH_MAX: usize = 64 * 1024;
-
 impl Cache {
     /// A cache configured by a setup URL (see [`Settings`] for the forms).
     ///
@@ -269,22 +115,11 @@ impl Cache {
     }
 
     /// Starts a cache over a backend of your own (or a built-in one made by hand).
+    ///
+    /// A built-in backend keeps its own dispatch (and memory its fast
+    /// paths); any other goes through its [`Backend`] methods.
     pub fn builder(backend: impl Backend) -> CacheBuilder {
-        let any = match (&backend as &dyn std::any::Any)
-            .downcast_ref::<crate::backend::MemoryBackend>()
-        {
-            // Keep the memory backend's direct hit path.
-            Some(mem) => AnyBackend::Memory(mem.clone()),
-            None => AnyBackend::Custom(Arc::new(backend)),
-        };
-        CacheBuilder {
-            backend: any,
-            routes: Vec::new(),
-            hash_key: None,
-            prefix: None,
-            safe: true,
-            enable: true,
-        }
+        CacheBuilder::over(backend.into_dispatch().0)
     }
 
     /// Counts of the failures this cache absorbed.
@@ -317,8 +152,13 @@ impl Cache {
         self.inner.enable && switch::allows(command)
     }
 
-    fn backend(&self) -> &dyn Backend {
-        self.inner.backend.as_dyn()
+    fn backend(&self) -> &AnyBackend {
+        &self.inner.backend
+    }
+
+    /// Whether `other` is this cache or one of its clones.
+    pub(crate) fn is_same(&self, other: &Cache) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// The strategies' process-local state, shared by this handle's clones.
@@ -349,8 +189,14 @@ impl Cache {
         key
     }
 
-    /// Applies safe mode to a backend answer.
-    fn settle<T: Default>(&self, command: &str, key: &str, answer: Result<T>) -> Result<T> {
+    /// Applies safe mode to a backend answer: with it on, a backend
+    /// failure is logged, counted and answered as `T::default()`.
+    fn apply_safe_mode<T: Default>(
+        &self,
+        command: &str,
+        key: &str,
+        answer: Result<T>,
+    ) -> Result<T> {
         match answer {
             Err(e) if self.inner.safe && e.is_backend_failure() => {
                 self.inner
@@ -396,10 +242,9 @@ impl Cache {
             return Ok(None);
         }
         let key = self.full_key(key);
-        match &self.inner.backend {
-            // Decode straight from the map: no copy, no boxed future.
-            AnyBackend::Memory(mem) => Ok(mem.read(&key, |b| self.decode(&key, b)).flatten()),
-            _ => self.get_remote(&key).await,
+        match self.backend().lookup(&key, |b| self.decode(&key, b)) {
+            Immediate::Ready(found) => Ok(found.flatten()),
+            Immediate::Remote => self.get_remote(&key).await,
         }
     }
 
@@ -423,38 +268,35 @@ impl Cache {
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        if let Some(found) = self.get_cloned_now(key) {
-            return Ok(found);
+        match self.get_cloned_immediate(key) {
+            Immediate::Ready(found) => Ok(found),
+            Immediate::Remote if !self.enabled(Command::Get) => Ok(None),
+            Immediate::Remote => self.get_remote(&self.full_key(key)).await,
         }
-        if !self.enabled(Command::Get) {
-            return Ok(None);
-        }
-        self.get_remote(&self.full_key(key)).await
     }
 
-    /// [`get_cloned`](Self::get_cloned) without a future, where the answer
-    /// needs no waiting (the memory backend, which never fails); `None`
-    /// elsewhere. The decorated hit path calls it first: awaiting the
-    /// future of `get_cloned`, a few layers deep, cost about 25 ns of a
-    /// 170 ns decorated hit in `cashews-bench` (the result is copied
-    /// through each layer).
+    /// [`get_cloned`](Self::get_cloned) without a future where the backend
+    /// of `key` answers at once (memory, which never fails, or a cache
+    /// switched off); `Remote` where it must be awaited.
     #[inline]
-    pub(crate) fn get_cloned_now<T>(&self, key: &str) -> Option<Option<T>>
+    pub(crate) fn get_cloned_immediate<T>(&self, key: &str) -> Immediate<Option<T>>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        let AnyBackend::Memory(mem) = &self.inner.backend else {
-            return None;
-        };
+        let backend = self.backend();
+        // Before the switch and the key: the remote hit path asks twice.
+        if backend.always_remote() {
+            return Immediate::Remote;
+        }
         if !self.enabled(Command::Get) {
-            return Some(None);
+            return Immediate::Ready(None);
         }
         let key = self.full_key(key);
-        Some(mem.read_memo(&key, self.inner.codec.id(), |b| self.decode(&key, b)))
+        backend.lookup_memo(&key, self.inner.codec.id(), |b| self.decode(&key, b))
     }
 
     async fn get_remote<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let bytes = self.settle("get", key, self.inner.backend.get(key).await)?;
+        let bytes = self.apply_safe_mode("get", key, self.backend().get(key).await)?;
         Ok(bytes.and_then(|b| self.decode(key, &b)))
     }
 
@@ -465,7 +307,7 @@ impl Cache {
         }
         let full: Vec<Cow<'_, str>> = keys.iter().map(|k| self.full_key(k)).collect();
         let refs: Vec<&str> = full.iter().map(|k| &**k).collect();
-        let found = self.settle("get_many", "", self.backend().get_many(&refs).await)?;
+        let found = self.apply_safe_mode("get_many", "", self.backend().get_many(&refs).await)?;
         Ok(refs
             .iter()
             .enumerate()
@@ -514,27 +356,12 @@ impl Cache {
             return Ok(false);
         }
         let key = self.full_key(key);
-        if let AnyBackend::Memory(mem) = &self.inner.backend {
-            // Encoded into this thread's scratch buffer and copied once into
-            // the entry: no buffer to grow, no `Bytes`, no boxed future.
-            let encode_and_set = |scratch: &mut Vec<u8>| {
-                self.inner.codec.encode_into(&key, value, scratch)?;
-                Ok(mem.set_sync(&key, scratch, ttl, exist))
-            };
-            return SCRATCH.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut scratch) => {
-                    let stored = encode_and_set(&mut scratch);
-                    if scratch.capacity() > SCRATCH_MAX {
-                        *scratch = Vec::new();
-                    }
-                    stored
-                }
-                // A `Serialize` impl that stores into a cache itself.
-                Err(_) => encode_and_set(&mut Vec::new()),
-            });
+        let encode = |out: &mut Vec<u8>| self.inner.codec.encode_into(&key, value, out);
+        if let Immediate::Ready(stored) = self.backend().set_now(&key, ttl, exist, encode) {
+            return stored;
         }
         let bytes = self.encode(&key, value)?;
-        self.settle(
+        self.apply_safe_mode(
             "set",
             &key,
             self.backend().set(&key, bytes, ttl, exist).await,
@@ -558,7 +385,7 @@ impl Cache {
             encoded.push((key, bytes));
         }
         let refs: Vec<(&str, Bytes)> = encoded.iter().map(|(k, v)| (&**k, v.clone())).collect();
-        self.settle("set_many", "", self.backend().set_many(&refs, ttl).await)
+        self.apply_safe_mode("set_many", "", self.backend().set_many(&refs, ttl).await)
     }
 
     /// The stored value of `key`, or stores `default` there (if the key is
@@ -589,7 +416,7 @@ impl Cache {
             return Ok(false);
         }
         let key = self.full_key(key);
-        self.settle("delete", &key, self.backend().delete(&key).await)
+        self.apply_safe_mode("delete", &key, self.backend().delete(&key).await)
     }
 
     /// Deletes `keys`; how many existed.
@@ -599,7 +426,7 @@ impl Cache {
         }
         let full: Vec<Cow<'_, str>> = keys.iter().map(|k| self.full_key(k)).collect();
         let refs: Vec<&str> = full.iter().map(|k| &**k).collect();
-        self.settle("delete_many", "", self.backend().delete_many(&refs).await)
+        self.apply_safe_mode("delete_many", "", self.backend().delete_many(&refs).await)
     }
 
     /// Deletes the keys matching a Redis glob `pattern`; how many.
@@ -610,7 +437,7 @@ impl Cache {
             return Ok(0);
         }
         let pattern = self.full_pattern(pattern);
-        self.settle(
+        self.apply_safe_mode(
             "delete_match",
             &pattern,
             self.backend().delete_match(&pattern).await,
@@ -623,7 +450,7 @@ impl Cache {
             return Ok(Vec::new());
         }
         let full = self.full_pattern(pattern);
-        let keys = self.settle("scan", &full, self.backend().scan(&full).await)?;
+        let keys = self.apply_safe_mode("scan", &full, self.backend().scan(&full).await)?;
         Ok(keys.into_iter().map(|k| self.strip_prefix(k)).collect())
     }
 
@@ -634,7 +461,8 @@ impl Cache {
             return Ok(Vec::new());
         }
         let full = self.full_pattern(pattern);
-        let found = self.settle("get_match", &full, self.backend().get_match(&full).await)?;
+        let found =
+            self.apply_safe_mode("get_match", &full, self.backend().get_match(&full).await)?;
         Ok(found
             .into_iter()
             .filter_map(|(k, bytes)| {
@@ -650,7 +478,7 @@ impl Cache {
             return Ok(false);
         }
         let key = self.full_key(key);
-        self.settle("exists", &key, self.backend().exists(&key).await)
+        self.apply_safe_mode("exists", &key, self.backend().exists(&key).await)
     }
 
     /// Adds `by` to the counter at `key` (created at 0 if absent, with
@@ -693,7 +521,7 @@ impl Cache {
             Err(e) if e.is_not_integer() && self.inner.codec.is_signed() => {
                 Err(self.not_a_counter(&key, e).await)
             }
-            answer => self.settle("incr", &key, answer),
+            answer => self.apply_safe_mode("incr", &key, answer),
         }
     }
 
@@ -723,7 +551,7 @@ impl Cache {
             return Ok(false);
         }
         let key = self.full_key(key);
-        self.settle("expire", &key, self.backend().expire(&key, ttl).await)
+        self.apply_safe_mode("expire", &key, self.backend().expire(&key, ttl).await)
     }
 
     /// How long `key` has left: missing, no TTL, or the time remaining.
@@ -732,7 +560,7 @@ impl Cache {
             return Ok(Expiry::Missing);
         }
         let key = self.full_key(key);
-        self.settle("get_expire", &key, self.backend().get_expire(&key).await)
+        self.apply_safe_mode("get_expire", &key, self.backend().get_expire(&key).await)
     }
 
     /// Checks the backend answers: echoes `message`, or `PONG`.
@@ -751,7 +579,7 @@ impl Cache {
         if self.inner.prefix.is_some() {
             self.delete_match("*").await.map(drop)
         } else {
-            self.settle("clear", "", self.backend().clear().await)
+            self.apply_safe_mode("clear", "", self.backend().clear().await)
         }
     }
 
@@ -770,7 +598,7 @@ impl Cache {
             return Ok(false);
         }
         let key = self.full_key(key);
-        self.settle(
+        self.apply_safe_mode(
             "unlock",
             &key,
             self.backend().unlock(&key, token.as_bytes()).await,
@@ -822,7 +650,7 @@ impl Cache {
             return Ok(None);
         }
         let key = self.full_key(key);
-        self.settle("get_size", &key, self.backend().get_size(&key).await)
+        self.apply_safe_mode("get_size", &key, self.backend().get_size(&key).await)
     }
 
     /// How many keys the backend holds (all of them, whatever the prefix).
@@ -830,41 +658,6 @@ impl Cache {
         if !self.enabled(Command::GetKeysCount) {
             return Ok(0);
         }
-        self.settle("get_keys_count", "", self.backend().get_keys_count().await)
+        self.apply_safe_mode("get_keys_count", "", self.backend().get_keys_count().await)
     }
-}
-
-static GLOBAL: OnceLock<Cache> = OnceLock::new();
-
-/// Configures the global cache, used by attributes that name no cache.
-///
-/// Call it once, at start-up, before the global cache is first used; later
-/// calls fail with [`ErrorKind::AlreadyConfigured`].
-///
-/// ```
-/// cashews::setup("mem://?size=10000").unwrap();
-/// assert!(cashews::setup("mem://").unwrap_err().kind() == cashews::ErrorKind::AlreadyConfigured);
-/// ```
-pub fn setup(url: &str) -> Result<&'static Cache> {
-    set_global(Cache::from_url(url)?)
-}
-
-/// Makes `cache` the global cache; fails if one is already configured or used.
-pub fn set_global(cache: Cache) -> Result<&'static Cache> {
-    let taken = GLOBAL.set(cache).is_err();
-    match GLOBAL.get() {
-        Some(global) if !taken => Ok(global),
-        _ => Err(Error::new(
-            ErrorKind::AlreadyConfigured,
-            "call cashews::setup once, before the global cache is first used",
-        )),
-    }
-}
-
-/// The global cache: the one [`setup`] configured, else an in-memory
-/// `mem://` cache made on first use.
-pub fn global() -> &'static Cache {
-    GLOBAL.get_or_init(|| {
-        Cache::builder(crate::backend::MemoryBackend::new(Default::default())).build()
-    })
 }

@@ -525,6 +525,17 @@ fn global_cache_is_configured_once() {
     let err = cashews::setup("mem://").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyConfigured);
     assert!(cashews::set_global(Cache::from_url("mem://").unwrap()).is_err());
+
+    // The same URL again is the same cache; so is the global cache itself.
+    let again = cashews::setup("mem://?size=10&prefix=g").unwrap();
+    assert!(std::ptr::eq(first, again));
+    let set_again = cashews::set_global(first.clone()).unwrap();
+    assert!(std::ptr::eq(first, set_again));
+
+    // Another URL fails without repeating it: it may hold a password.
+    let err = cashews::setup("redis://user:hunter2@127.0.0.1:1/").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyConfigured);
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
 }
 
 #[tokio::test(start_paused = true)]

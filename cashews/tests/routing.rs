@@ -195,3 +195,50 @@ async fn a_route_url_carries_only_backend_options() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Settings);
 }
+
+/// Decodes from a `u32`, counting its decodes.
+#[derive(Clone, Debug, PartialEq)]
+struct Counted(u32);
+
+static DECODES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl serde::Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Counted {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        DECODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        u32::deserialize(d).map(Counted)
+    }
+}
+
+#[tokio::test]
+async fn a_memory_route_keeps_the_memory_fast_path() {
+    let decodes = || DECODES.load(std::sync::atomic::Ordering::Relaxed);
+    // Routed from URLs, and by hand over built-in backends: on both, a
+    // memory route answers `get_cloned` from the value decoded once.
+    let from_urls = CacheBuilder::from_url("mem://")
+        .unwrap()
+        .route("user:", "mem://")
+        .unwrap()
+        .build();
+    let by_hand = cashews::Cache::builder(RoutedBackend::new(memory()).route("user:", memory()))
+        .prefix("app")
+        .build();
+    for cache in [from_urls, by_hand] {
+        for key in ["user:1", "other"] {
+            cache.set(key, &Counted(7), 60).await.unwrap();
+            let before = decodes();
+            for _ in 0..3 {
+                assert_eq!(
+                    cache.get_cloned::<Counted>(key).await.unwrap(),
+                    Some(Counted(7))
+                );
+            }
+            assert_eq!(decodes() - before, 1, "{key}: decoded once, then cloned");
+        }
+    }
+}

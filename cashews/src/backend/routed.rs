@@ -17,13 +17,13 @@
 //! Give each route a store of its own: two routes to one Redis database
 //! would each see the other's keys in pattern commands.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
 
+use super::any::AnyBackend;
+use super::native::{NativeBackend, backend_by_native, with_commands};
 use super::{Backend, Exist, Expiry};
 use crate::error::Result;
 
@@ -46,8 +46,8 @@ use crate::error::Result;
 #[derive(Clone)]
 pub struct RoutedBackend {
     /// Longest prefix first, so the first match is the longest.
-    routes: Vec<(String, Arc<dyn Backend>)>,
-    default: Arc<dyn Backend>,
+    routes: Vec<(String, AnyBackend)>,
+    default: AnyBackend,
 }
 
 impl std::fmt::Debug for RoutedBackend {
@@ -62,10 +62,10 @@ impl std::fmt::Debug for RoutedBackend {
 impl RoutedBackend {
     /// Every key goes to `default` until routes are added.
     pub fn new(default: impl Backend) -> Self {
-        Self::from_arc(Arc::new(default))
+        Self::over(default.into_dispatch().0)
     }
 
-    pub(crate) fn from_arc(default: Arc<dyn Backend>) -> Self {
+    pub(crate) fn over(default: AnyBackend) -> Self {
         Self {
             routes: Vec::new(),
             default,
@@ -77,10 +77,10 @@ impl RoutedBackend {
     /// the first.
     #[must_use]
     pub fn route(self, prefix: impl Into<String>, backend: impl Backend) -> Self {
-        self.route_arc(prefix.into(), Arc::new(backend))
+        self.route_to(prefix.into(), backend.into_dispatch().0)
     }
 
-    pub(crate) fn route_arc(mut self, prefix: String, backend: Arc<dyn Backend>) -> Self {
+    pub(crate) fn route_to(mut self, prefix: String, backend: AnyBackend) -> Self {
         self.routes.retain(|(p, _)| *p != prefix);
         let at = self
             .routes
@@ -98,31 +98,36 @@ impl RoutedBackend {
     }
 
     #[allow(clippy::indexing_slicing, reason = "`index` counts the routes from 1")]
-    fn backend(&self, index: usize) -> &dyn Backend {
+    fn backend(&self, index: usize) -> &AnyBackend {
         match index {
-            0 => self.default.as_ref(),
-            i => self.routes[i - 1].1.as_ref(),
+            0 => &self.default,
+            i => &self.routes[i - 1].1,
         }
     }
 
-    fn of(&self, key: &str) -> &dyn Backend {
-        self.backend(self.index(key))
+    /// The backend of `key`.
+    #[inline]
+    pub(crate) fn of(&self, key: &str) -> &AnyBackend {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+            .map_or(&self.default, |(_, backend)| backend)
     }
 
-    fn all(&self) -> impl Iterator<Item = &dyn Backend> {
-        std::iter::once(self.default.as_ref()).chain(self.routes.iter().map(|(_, b)| b.as_ref()))
+    fn all(&self) -> impl Iterator<Item = &AnyBackend> {
+        std::iter::once(&self.default).chain(self.routes.iter().map(|(_, b)| b))
     }
 
     /// The backends that may hold a key matching `pattern`: the default, and
     /// the routes whose prefix and the pattern's literal start agree (one
     /// begins with the other).
-    fn matching(&self, pattern: &str) -> impl Iterator<Item = &dyn Backend> {
+    fn matching(&self, pattern: &str) -> impl Iterator<Item = &AnyBackend> {
         let literal = &pattern[..pattern.find(['*', '?', '[', '\\']).unwrap_or(pattern.len())];
-        std::iter::once(self.default.as_ref()).chain(
+        std::iter::once(&self.default).chain(
             self.routes
                 .iter()
                 .filter(move |(p, _)| p.starts_with(literal) || literal.starts_with(p.as_str()))
-                .map(|(_, b)| b.as_ref()),
+                .map(|(_, b)| b),
         )
     }
 
@@ -141,11 +146,18 @@ impl RoutedBackend {
     }
 }
 
-#[async_trait]
-impl Backend for RoutedBackend {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        self.of(key).get(key).await
-    }
+/// Writes the commands of one key: each goes to the key's backend.
+macro_rules! to_the_key_s_backend {
+    ([] keyed { $(fn $k:ident(key: &str $(, $ka:ident: $kt:ty)*) -> $kr:ty;)* }
+        whole { $($whole:tt)* }) => {
+        $(async fn $k(&self, key: &str $(, $ka: $kt)*) -> Result<$kr> {
+            self.of(key).$k(key $(, $ka)*).await
+        })*
+    };
+}
+
+impl NativeBackend for RoutedBackend {
+    with_commands!(to_the_key_s_backend);
 
     #[allow(
         clippy::indexing_slicing,
@@ -167,16 +179,6 @@ impl Backend for RoutedBackend {
         Ok(values)
     }
 
-    async fn set(
-        &self,
-        key: &str,
-        value: Bytes,
-        expire: Option<Duration>,
-        exist: Option<Exist>,
-    ) -> Result<bool> {
-        self.of(key).set(key, value, expire, exist).await
-    }
-
     #[allow(
         clippy::indexing_slicing,
         reason = "`split` returns positions in its input"
@@ -189,10 +191,6 @@ impl Backend for RoutedBackend {
         }))
         .await?;
         Ok(())
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.of(key).delete(key).await
     }
 
     #[allow(
@@ -224,22 +222,6 @@ impl Backend for RoutedBackend {
         Ok(found.into_iter().flatten().collect())
     }
 
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.of(key).exists(key).await
-    }
-
-    async fn incr(&self, key: &str, by: i64, expire: Option<Duration>) -> Result<i64> {
-        self.of(key).incr(key, by, expire).await
-    }
-
-    async fn expire(&self, key: &str, timeout: Duration) -> Result<bool> {
-        self.of(key).expire(key, timeout).await
-    }
-
-    async fn get_expire(&self, key: &str) -> Result<Expiry> {
-        self.of(key).get_expire(key).await
-    }
-
     async fn ping(&self, message: Option<&[u8]>) -> Result<Bytes> {
         let mut replies = try_join_all(self.all().map(|b| b.ping(message))).await?;
         Ok(replies.swap_remove(0))
@@ -250,60 +232,10 @@ impl Backend for RoutedBackend {
         Ok(())
     }
 
-    async fn set_lock(&self, key: &str, value: Bytes, expire: Duration) -> Result<bool> {
-        self.of(key).set_lock(key, value, expire).await
-    }
-
-    async fn unlock(&self, key: &str, value: &[u8]) -> Result<bool> {
-        self.of(key).unlock(key, value).await
-    }
-
-    async fn fixed_window(
-        &self,
-        key: &str,
-        limit: u64,
-        period: Duration,
-        ban: Duration,
-    ) -> Result<bool> {
-        self.of(key).fixed_window(key, limit, period, ban).await
-    }
-
-    async fn slide_window(&self, key: &str, limit: u64, period: Duration) -> Result<bool> {
-        self.of(key).slide_window(key, limit, period).await
-    }
-
-    async fn set_add(&self, key: &str, members: &[&str], expire: Duration) -> Result<()> {
-        self.of(key).set_add(key, members, expire).await
-    }
-
-    async fn set_members(&self, key: &str) -> Result<Vec<String>> {
-        self.of(key).set_members(key).await
-    }
-
-    async fn set_remove(&self, key: &str, members: &[&str]) -> Result<u64> {
-        self.of(key).set_remove(key, members).await
-    }
-
-    async fn set_protective(
-        &self,
-        key: &str,
-        value: Bytes,
-        expire: Duration,
-        exist: Option<Exist>,
-    ) -> Result<bool> {
-        self.of(key).set_protective(key, value, expire, exist).await
-    }
-
-    async fn incr_protective(&self, key: &str, by: i64, expire: Duration) -> Result<i64> {
-        self.of(key).incr_protective(key, by, expire).await
-    }
-
-    async fn get_size(&self, key: &str) -> Result<Option<u64>> {
-        self.of(key).get_size(key).await
-    }
-
     async fn get_keys_count(&self) -> Result<u64> {
         let counts = try_join_all(self.all().map(|b| b.get_keys_count())).await?;
         Ok(counts.into_iter().sum())
     }
 }
+
+with_commands!(backend_by_native, RoutedBackend, Routed);

@@ -102,7 +102,7 @@ impl Cache {
             Err(e) => e.is_backend_failure(),
         };
         LockRequest {
-            answer: self.settle("set_lock", &key, answer),
+            answer: self.apply_safe_mode("set_lock", &key, answer),
             maybe_held,
         }
     }

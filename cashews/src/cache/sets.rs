@@ -30,7 +30,7 @@ impl Cache {
             .into_ttl()?
             .ok_or_else(|| Error::new(ErrorKind::Ttl, "a set needs a ttl, not None"))?;
         let answer = self.set_add_outside_safe_mode(key, members, ttl).await;
-        self.settle("set_add", key, answer)
+        self.apply_safe_mode("set_add", key, answer)
     }
 
     /// [`set_add`](Self::set_add) returning every failure, in safe mode
@@ -55,7 +55,7 @@ impl Cache {
             return Ok(Vec::new());
         }
         let key = self.full_key(key);
-        self.settle("set_members", &key, self.backend().set_members(&key).await)
+        self.apply_safe_mode("set_members", &key, self.backend().set_members(&key).await)
     }
 
     /// Removes `members` from the set at `key`; how many were in it.
@@ -64,7 +64,7 @@ impl Cache {
             return Ok(0);
         }
         let key = self.full_key(key);
-        self.settle(
+        self.apply_safe_mode(
             "set_remove",
             &key,
             self.backend().set_remove(&key, members).await,

@@ -43,6 +43,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Reported, Served};
+use crate::backend::native::Immediate;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::single_flight::Turn;
@@ -302,12 +303,12 @@ where
 {
     // The marker only selects the `Outcome` impl.
     let _ = mode;
-    let read_already = match cache.get_cloned_now::<R::Value>(key) {
-        Some(Some(value)) => {
+    let read_already = match cache.get_cloned_immediate::<R::Value>(key) {
+        Immediate::Ready(Some(value)) => {
             return CacheCall::FoundInMemory(Some(R::from_result(Ok(value))));
         }
-        Some(None) => true,
-        None => false,
+        Immediate::Ready(None) => true,
+        Immediate::Remote => false,
     };
     CacheCall::ReadOrCall(read_or_call(cache, key, options, f, read_already))
 }

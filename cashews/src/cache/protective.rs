@@ -54,7 +54,7 @@ impl Cache {
         self.admitted("slide_window", &key, answer)
     }
 
-    /// A window's answer through safe mode. `settle` answers a failure
+    /// A window's answer through safe mode. `apply_safe_mode` answers a failure
     /// with the default, `false`: ask it whether the call was refused, so
     /// that a failure admits. A full protective store refuses.
     fn admitted(&self, command: &str, key: &str, answer: Result<bool>) -> Result<bool> {
@@ -65,7 +65,7 @@ impl Cache {
             }
             other => other,
         };
-        let refused = self.settle(command, key, answer.map(|admitted| !admitted))?;
+        let refused = self.apply_safe_mode(command, key, answer.map(|admitted| !admitted))?;
         Ok(!refused)
     }
 
@@ -83,7 +83,7 @@ impl Cache {
         let key = self.full_key(key);
         let bytes = self.encode(&key, value)?;
         let answer = self.backend().set_protective(&key, bytes, ttl, None).await;
-        self.settle("set_protective", &key, answer)
+        self.apply_safe_mode("set_protective", &key, answer)
     }
 
     /// [`incr`](Self::incr) for a protective counter (see
@@ -94,6 +94,6 @@ impl Cache {
         }
         let key = self.full_key(key);
         let answer = self.backend().incr_protective(&key, by, ttl).await;
-        self.settle("incr_protective", &key, answer)
+        self.apply_safe_mode("incr_protective", &key, answer)
     }
 }
