@@ -583,67 +583,6 @@ impl Cache {
         }
     }
 
-    /// Takes the lock `key` for `token` (the owner's proof) for `ttl`;
-    /// whether it was free.
-    pub async fn set_lock(&self, key: &str, token: &str, ttl: impl IntoTtl) -> Result<bool> {
-        let ttl = ttl
-            .into_ttl()?
-            .ok_or_else(|| Error::new(ErrorKind::Ttl, "a lock needs a ttl, not None"))?;
-        self.request_lock(key, token, ttl).await.answer
-    }
-
-    /// Releases the lock `key` if `token` still owns it; whether it did.
-    pub async fn unlock(&self, key: &str, token: &str) -> Result<bool> {
-        if !self.enabled(Command::Unlock) {
-            return Ok(false);
-        }
-        let key = self.full_key(key);
-        self.apply_safe_mode(
-            "unlock",
-            &key,
-            self.backend().unlock(&key, token.as_bytes()).await,
-        )
-    }
-
-    /// Whether the lock `key` is held; with `wait`, waits up to that long
-    /// for it to be released and says whether it is still held.
-    pub async fn is_locked(&self, key: &str, wait: Option<Duration>) -> Result<bool> {
-        let Some(wait) = wait else {
-            return self.exists(key).await;
-        };
-        let step = (wait / 20).clamp(Duration::from_millis(1), Duration::from_millis(50));
-        // `None`: a wait too long for the clock to hold lasts until the release.
-        let deadline = tokio::time::Instant::now().checked_add(wait);
-        loop {
-            if !self.exists(key).await? {
-                return Ok(false);
-            }
-            let now = tokio::time::Instant::now();
-            let left = deadline.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
-            if left.is_zero() {
-                return Ok(true);
-            }
-            tokio::time::sleep(step.min(left)).await;
-        }
-    }
-
-    /// Takes the lock `key` for `ttl`, or fails with
-    /// [`ErrorKind::Locked`] if someone holds it. The lock is released when
-    /// the guard is released or dropped, and expires after `ttl` regardless.
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
-    /// let cache = cashews::Cache::from_url("mem://")?;
-    /// let guard = cache.lock("report", 30).await?;
-    /// assert!(cache.lock("report", 30).await.unwrap_err().is_locked());
-    /// guard.release().await?;
-    /// assert!(!cache.is_locked("report", None).await?);
-    /// # Ok(()) }
-    /// ```
-    pub async fn lock(&self, key: &str, ttl: impl IntoTtl) -> Result<LockGuard> {
-        LockGuard::acquire(self, key, ttl).await
-    }
-
     /// Roughly how many bytes `key` takes; `None` if missing.
     pub async fn get_size(&self, key: &str) -> Result<Option<u64>> {
         if !self.enabled(Command::GetSize) {

@@ -29,18 +29,20 @@
 //! # Protective state
 //!
 //! Rate-limit windows and bans, locks and circuit-breaker state are written
-//! through [`Backend::set_protective`] and [`Backend::incr_protective`]
-//! (which `set_lock`, `fixed_window` and `slide_window` use), and every set
-//! through [`Backend::set_add`] (a tag's index, which invalidation reads):
-//! their entries are marked *protective*. They live in the same map, so every command
-//! sees them, but they never join the CLOCK ring and are counted against
-//! their own bound, `protected_size` (default 10,000), not `size`: filling
-//! the cache with values can never evict a ban, a held lock or an open
-//! breaker, nor drop a tag's index while the keys it names stay cached, and
-//! `size` still bounds the values exactly. Each protective
+//! through [`set_protective`](super::Backend::set_protective) and
+//! [`incr_protective`](super::Backend::incr_protective) (which `set_lock`,
+//! `fixed_window` and `slide_window` use), and every set through
+//! [`set_add`](super::Backend::set_add) (a tag's index, which invalidation
+//! reads): their entries are marked *protective*. They live in the same
+//! map, so every command sees them, but they never join the CLOCK ring and
+//! are counted against their own bound, `protected_size` (default 10,000),
+//! not `size`: filling the cache with values can never evict a ban, a held
+//! lock or an open breaker, nor drop a tag's index while the keys it names
+//! stay cached, and `size` still bounds the values exactly. Each protective
 //! entry has a TTL (its window, ban or lock), so the store drains by itself.
 //! A sliding window takes one entry per key (its admission times), not the
-//! `limit` slot keys of [`Backend::slide_window`]'s default.
+//! `limit` slot keys of [`slide_window`](super::Backend::slide_window)'s
+//! default.
 //!
 //! A write keeps the kind it is made as: a plain `set` over a protective key
 //! makes it a value, a protective write over a value makes it protective;
