@@ -167,6 +167,7 @@ impl Cache {
     }
 
     /// The key as stored: with the cache's prefix.
+    #[inline]
     fn full_key<'a>(&self, key: &'a str) -> Cow<'a, str> {
         match &self.inner.prefix {
             None => Cow::Borrowed(key),

@@ -38,9 +38,22 @@
 use std::fmt;
 use std::future::Future;
 use std::ops::{BitOr, BitOrAssign};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 tokio::task_local! {
     static DISABLED: Commands;
+}
+
+/// Whether any task has ever entered a switch scope in this process: until
+/// one has, no task can have a command off, and [`allows`] needs no
+/// task-local read. Set before the scope is entered, so the scoped future
+/// (and whatever inherits its scope) sees it.
+static EVER_SCOPED: AtomicBool = AtomicBool::new(false);
+
+/// Runs `fut` with `disabled` as the current task's switched-off commands.
+fn scope<F: Future>(disabled: Commands, fut: F) -> impl Future<Output = F::Output> {
+    EVER_SCOPED.store(true, Ordering::Relaxed);
+    DISABLED.scope(disabled, fut)
 }
 
 /// A cache command, as switched by [`disabled_commands`].
@@ -205,14 +218,14 @@ pub async fn disabled<F: Future>(fut: F) -> F::Output {
 /// Runs `fut` with `commands` off, in addition to those an enclosing scope
 /// already switched off.
 pub async fn disabled_commands<F: Future>(commands: Commands, fut: F) -> F::Output {
-    DISABLED.scope(current().union(commands), fut).await
+    scope(current().union(commands), fut).await
 }
 
 /// Runs `fut` with `commands` back on, inside a scope that switched them off.
 ///
 /// It cannot turn on a cache built with `enable=0`.
 pub async fn enabled_commands<F: Future>(commands: Commands, fut: F) -> F::Output {
-    DISABLED.scope(current().difference(commands), fut).await
+    scope(current().difference(commands), fut).await
 }
 
 /// The commands switched off for the current task.
@@ -253,7 +266,8 @@ where
 /// [`Cache`](crate::Cache) command makes first.
 #[inline]
 pub(crate) fn allows(command: Command) -> bool {
-    DISABLED.try_with(|d| !d.contains(command)).unwrap_or(true)
+    !EVER_SCOPED.load(Ordering::Relaxed)
+        || DISABLED.try_with(|d| !d.contains(command)).unwrap_or(true)
 }
 
 #[cfg(test)]
