@@ -70,19 +70,24 @@ impl Rejected {
 #[derive(Clone, Debug)]
 pub(crate) struct Codec {
     signer: Option<Signer>,
+    /// What [`id`](Self::id) answers, fixed with the signer.
+    id: u64,
 }
 
 impl Codec {
     pub(crate) fn new(hash_key: Option<&str>) -> Self {
+        let signer = hash_key.map(Signer::new);
         Self {
-            signer: hash_key.map(Signer::new),
+            id: signer.as_ref().map_or(0, Signer::fingerprint),
+            signer,
         }
     }
 
     /// Tells codecs apart that would decode the same bytes differently:
     /// 0 without signing, else a fingerprint of the signing key.
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
-        self.signer.as_ref().map_or(0, Signer::fingerprint)
+        self.id
     }
 
     pub(crate) fn is_signed(&self) -> bool {
