@@ -286,6 +286,7 @@ impl<T, C> Options<T, C> {
 /// future it returns is then ready at once, the size of the value: what a
 /// miss needs (a remote read, single flight, the call, the store) is in a
 /// box of its own, allocated only when the memory lookup did not answer.
+#[inline]
 pub fn cache<'a, R, M, T, C, F, Fut>(
     cache: &'a Cache,
     key: &'a str,
