@@ -220,6 +220,28 @@ async fn signed_values_reject_tampering_moves_and_unsigned_writes() {
     assert_eq!(found, vec![("user:2".to_string(), ada())]);
 }
 
+/// A memory entry keeps the value its first `get_cloned` decoded, for the
+/// codec that decoded it: a cache with another signing key (or none) on the
+/// same backend checks the bytes itself.
+#[tokio::test]
+async fn a_decoded_copy_is_served_only_to_the_codec_that_decoded_it() {
+    let raw = mem();
+    let unsigned = Cache::builder(raw.clone()).build();
+    let signed = Cache::builder(raw.clone()).hash_key("s3cret").build();
+    let other = Cache::builder(raw.clone()).hash_key("other").build();
+
+    unsigned.set("user:1", &ada(), 60).await.unwrap();
+    assert_eq!(unsigned.get_cloned("user:1").await.unwrap(), Some(ada()));
+    assert_eq!(signed.get_cloned::<User>("user:1").await.unwrap(), None);
+
+    signed.set("user:2", &ada(), 60).await.unwrap();
+    assert_eq!(signed.get_cloned("user:2").await.unwrap(), Some(ada()));
+    assert_eq!(other.get_cloned::<User>("user:2").await.unwrap(), None);
+    assert_eq!(signed.get_cloned("user:2").await.unwrap(), Some(ada()));
+    assert_eq!(signed.stats().rejected_values, 1);
+    assert_eq!(other.stats().rejected_values, 1);
+}
+
 #[tokio::test]
 async fn hash_key_never_shows_in_debug() {
     let cache = Cache::from_url("mem://?hash_key=hunter2").unwrap();
