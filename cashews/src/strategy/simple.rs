@@ -47,6 +47,7 @@ use crate::backend::native::Immediate;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::single_flight::Turn;
+use tokio::time::Instant;
 use crate::ttl::IntoTtl;
 
 /// How a function's return is seen by the strategies: a `Result` whose
@@ -178,7 +179,37 @@ impl<V, F: Fn(&V) -> bool> Condition<V> for F {
     }
 }
 
-/// Options of [`cache`]: the TTL, a condition, and protection.
+/// The condition of a whole `Result` stored with [`StoreAll`]: an `Ok`
+/// value is stored if `ok` accepts it, an error if `errors` does. See
+/// [`Options::cache_errors`].
+#[derive(Debug, Clone, Copy)]
+pub struct CacheErrors<C, P> {
+    ok: C,
+    errors: P,
+}
+
+impl<C, P> CacheErrors<C, P> {
+    /// Stores `Ok` values that `ok` accepts and errors that `errors` accepts.
+    pub fn new(ok: C, errors: P) -> Self {
+        CacheErrors { ok, errors }
+    }
+}
+
+impl<T, E, C, P> Condition<Result<T, E>> for CacheErrors<C, P>
+where
+    C: Condition<T>,
+    P: Fn(&E) -> bool,
+{
+    fn should_store(&self, result: &Result<T, E>) -> bool {
+        match result {
+            Ok(value) => self.ok.should_store(value),
+            Err(e) => (self.errors)(e),
+        }
+    }
+}
+
+/// Options of [`cache`]: the TTL, a condition, a time condition, and
+/// protection.
 ///
 /// ```
 /// use std::time::Duration;
@@ -186,6 +217,7 @@ impl<V, F: Fn(&V) -> bool> Condition<V> for F {
 ///
 /// let options = Options::new("10m")
 ///     .condition(|users: &Vec<String>| !users.is_empty())
+///     .time_condition(Duration::from_millis(200))
 ///     .protected(false);
 /// // A TTL chosen per value: short for empty answers.
 /// let options = Options::ttl_with(|users: &Vec<String>| {
@@ -196,6 +228,7 @@ impl<V, F: Fn(&V) -> bool> Condition<V> for F {
 pub struct Options<T = FixedTtl, C = Always> {
     ttl: T,
     condition: C,
+    time_condition: Duration,
     protected: bool,
 }
 
@@ -203,6 +236,7 @@ impl<T: fmt::Debug, C> fmt::Debug for Options<T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
             .field("ttl", &self.ttl)
+            .field("time_condition", &self.time_condition)
             .field("protected", &self.protected)
             .finish_non_exhaustive()
     }
@@ -216,6 +250,7 @@ impl Options {
         Options {
             ttl: FixedTtl(ttl.into_ttl()),
             condition: Always,
+            time_condition: Duration::ZERO,
             protected: true,
         }
     }
@@ -229,6 +264,7 @@ impl<F> Options<TtlFn<F>> {
         Options {
             ttl: TtlFn(ttl),
             condition: Always,
+            time_condition: Duration::ZERO,
             protected: true,
         }
     }
@@ -241,12 +277,59 @@ impl<T, C> Options<T, C> {
         self
     }
 
+    /// Stores a value only if computing it took at least `elapsed`,
+    /// measured on tokio's clock (default zero: every value). A value
+    /// computed faster is still returned, as a miss; waiters of its single
+    /// flight still share it.
+    pub fn time_condition(mut self, elapsed: Duration) -> Self {
+        self.time_condition = elapsed;
+        self
+    }
+
     /// Stores only the values for which `condition` returns `true`
     /// (it sees the stored value: the `Ok` value of a `Result`).
     pub fn condition<F>(self, condition: F) -> Options<T, F> {
         Options {
             ttl: self.ttl,
             condition,
+            time_condition: self.time_condition,
+            protected: self.protected,
+        }
+    }
+
+    /// Stores the errors for which `errors` returns `true` too, and
+    /// returns them on later hits; the condition keeps deciding for `Ok`
+    /// values. For a `Result` called with [`StoreAll`], which stores the
+    /// whole `Result` (so its error type must be `Serialize +
+    /// DeserializeOwned`): a stored `Err` reads back as that `Err`, and a
+    /// value stored without `cache_errors` (a bare `Ok` value) reads as a
+    /// miss.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// use cashews::strategy::Served;
+    /// use cashews::strategy::simple::{Options, StoreAll, cache};
+    ///
+    /// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// enum LookupError { NotFound, Timeout }
+    ///
+    /// let c = cashews::Cache::from_url("mem://")?;
+    /// let options = Options::new("1m")
+    ///     .cache_errors(|e: &LookupError| matches!(e, LookupError::NotFound));
+    /// let missing = || async { Err::<String, _>(LookupError::NotFound) };
+    /// cache(&c, "user:9", StoreAll, &options, missing).await;
+    /// let again = cache(&c, "user:9", StoreAll, &options, missing).await;
+    /// assert_eq!((again.value, again.served), (Err(LookupError::NotFound), Served::Hit));
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_errors<P>(self, errors: P) -> Options<T, CacheErrors<C, P>> {
+        Options {
+            ttl: self.ttl,
+            condition: CacheErrors {
+                ok: self.condition,
+                errors,
+            },
+            time_condition: self.time_condition,
             protected: self.protected,
         }
     }
@@ -258,7 +341,8 @@ impl<T, C> Options<T, C> {
 /// [`Served::Miss`].
 ///
 /// `mode` is [`StoreOk`] for functions returning `Result` (only `Ok` is
-/// stored, the error is returned untouched) or [`StoreAll`].
+/// stored, the error is returned untouched) or [`StoreAll`] (the whole
+/// return is stored: a `Result` with [`Options::cache_errors`]).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -396,9 +480,12 @@ where
             } else {
                 None
             };
+            let started = (!options.time_condition.is_zero()).then(Instant::now);
             let result = f().await;
             if let Some(value) = result.value() {
-                store(cache, key, options, value).await;
+                if started.is_none_or(|started| started.elapsed() >= options.time_condition) {
+                    store(cache, key, options, value).await;
+                }
                 if let Some(leader) = leader {
                     leader.share(value);
                 }
@@ -518,8 +605,47 @@ impl<'a, T, C> Cached<'a, T, C> {
             options: Options {
                 ttl: TtlFn(ttl),
                 condition: self.options.condition,
+                time_condition: self.options.time_condition,
                 protected: self.options.protected,
             },
+        }
+    }
+
+    /// Stores a value only if computing it took at least `elapsed` (see
+    /// [`Options::time_condition`]).
+    pub fn time_condition(mut self, elapsed: Duration) -> Self {
+        self.options.time_condition = elapsed;
+        self
+    }
+
+    /// Stores the errors for which `errors` returns `true` too (see
+    /// [`Options::cache_errors`]); call [`get_with`](Self::get_with), which
+    /// stores the whole `Result`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// struct Gone;
+    ///
+    /// let cache = cashews::Cache::from_url("mem://")?;
+    /// let first: Result<String, Gone> = cache
+    ///     .cached("page:3", "1h")
+    ///     .cache_errors(|_: &Gone| true)
+    ///     .get_with(|| async { Err(Gone) })
+    ///     .await;
+    /// let again: Result<String, Gone> = cache
+    ///     .cached("page:3", "1h")
+    ///     .cache_errors(|_: &Gone| true)
+    ///     .get_with(|| async { Ok("never called".to_owned()) })
+    ///     .await;
+    /// assert_eq!((first, again), (Err(Gone), Err(Gone)));
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_errors<P>(self, errors: P) -> Cached<'a, T, CacheErrors<C, P>> {
+        Cached {
+            cache: self.cache,
+            key: self.key,
+            options: self.options.cache_errors(errors),
         }
     }
 
