@@ -2,6 +2,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Expr, Ident, ItemFn, Lit, LitBool, LitStr};
 
 use crate::args::{self, Arg};
@@ -162,7 +163,10 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
     let krate = function::crate_path(options.common.krate.as_ref())?;
     let ttl = ttl(&krate, ttl_expr)?;
     let errors = match options.cache_errors {
-        Some(e) => cache_errors(e)?,
+        Some(e) => {
+            let span = e.span();
+            cache_errors(e)?.map(|predicate| (span, predicate))
+        }
         None => None,
     };
     let params = function::params(&func);
@@ -189,9 +193,12 @@ pub(crate) fn expand(attr: TokenStream, func: ItemFn) -> syn::Result<TokenStream
         .as_ref()
         .map(|condition| quote!(#returns.condition(#mode, #condition)));
     match (&errors, ok_condition) {
-        (Some(errors), ok) => {
+        (Some((span, errors)), ok) => {
             let ok = ok.unwrap_or_else(|| quote!(#krate::strategy::simple::Always));
-            strategy_options.extend(quote!(.condition(#returns.cache_errors(#ok, #errors))));
+            // Spanned at the option, so an error type that cannot be
+            // stored (or a function without errors) is reported there.
+            let condition = quote_spanned!(*span=> #returns.cache_errors(#ok, #errors));
+            strategy_options.extend(quote!(.condition(#condition)));
         }
         (None, Some(ok)) => strategy_options.extend(quote!(.condition(#ok))),
         (None, None) => {}

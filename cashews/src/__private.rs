@@ -162,11 +162,11 @@ impl<T, E> Returns<Result<T, E>> {
 #[diagnostic::on_unimplemented(
     message = "`cache_errors` stores the error type `{Self}`, so it must implement Serialize + DeserializeOwned",
     label = "errors of this type cannot be stored",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for `{Self}`, or drop `cache_errors`"
+    note = "derive `serde::Serialize`, `serde::Deserialize` and `Clone` for `{Self}` (a stored value is also `Send + Sync + 'static`), or drop `cache_errors`"
 )]
 pub trait StorableError {}
 
-impl<E: Serialize + DeserializeOwned> StorableError for E {}
+impl<E> StorableError for E where E: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 /// How many single-flight slots `cache` holds (keys being computed):
 /// lets the test suites check that a cancelled call leaves none behind.
