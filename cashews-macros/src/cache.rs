@@ -139,7 +139,9 @@ fn cache_errors(expr: Expr) -> syn::Result<Option<TokenStream>> {
                 .iter()
                 .map(|e| syn::parse::Parser::parse2(syn::Pat::parse_single, quote!(#e)))
                 .collect::<syn::Result<Vec<_>>>()?;
-            Some(quote!(|__cashews_error| ::core::matches!(__cashews_error, #(#patterns)|*)))
+            Some(quote!(
+                |__cashews_error| ::core::matches!(__cashews_error, #(#patterns)|*)
+            ))
         }
         Expr::Lit(other) => {
             return Err(syn::Error::new_spanned(

@@ -56,7 +56,11 @@ async fn the_attribute_stores_the_errors_its_predicate_chooses() {
     assert_eq!(CALLS.load(Ordering::SeqCst), 1, "the chosen error is a hit");
     assert_eq!(user(1).await, Err(LookupError::Timeout));
     assert_eq!(user(1).await, Err(LookupError::Timeout));
-    assert_eq!(CALLS.load(Ordering::SeqCst), 3, "other errors are not stored");
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        3,
+        "other errors are not stored"
+    );
     assert_eq!(user(2).await.as_deref(), Ok("user 2"));
     assert_eq!(user(2).await.as_deref(), Ok("user 2"));
     assert_eq!(CALLS.load(Ordering::SeqCst), 4, "Ok values are stored");
@@ -125,7 +129,11 @@ async fn the_condition_keeps_deciding_for_ok_values() {
     assert_eq!(CALLS.load(Ordering::SeqCst), 3);
     count(0).await.unwrap_err();
     count(0).await.unwrap_err();
-    assert_eq!(CALLS.load(Ordering::SeqCst), 4, "errors are the predicate's");
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        4,
+        "errors are the predicate's"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -136,9 +144,18 @@ async fn a_stored_error_is_a_hit_and_never_reads_as_ok() {
         Err::<u32, _>(LookupError::Timeout)
     })
     .await;
-    assert_eq!((failed.value, failed.served), (Err(LookupError::Timeout), Served::Miss));
-    let again = cache(&c, "k", StoreAll, &options, || async { Ok::<u32, LookupError>(1) }).await;
-    assert_eq!((again.value, again.served), (Err(LookupError::Timeout), Served::Hit));
+    assert_eq!(
+        (failed.value, failed.served),
+        (Err(LookupError::Timeout), Served::Miss)
+    );
+    let again = cache(&c, "k", StoreAll, &options, || async {
+        Ok::<u32, LookupError>(1)
+    })
+    .await;
+    assert_eq!(
+        (again.value, again.served),
+        (Err(LookupError::Timeout), Served::Hit)
+    );
     // Read without cache_errors, the stored error is not an `Ok` value.
     let plain = cache(&c, "k", StoreOk, &Options::new("1h"), || async {
         Ok::<u32, LookupError>(2)
@@ -161,7 +178,10 @@ async fn turning_cache_errors_on_reads_old_entries_as_misses() {
         Err::<u32, _>(LookupError::NotFound)
     })
     .await;
-    assert_eq!((now.value, now.served), (Err(LookupError::NotFound), Served::Miss));
+    assert_eq!(
+        (now.value, now.served),
+        (Err(LookupError::NotFound), Served::Miss)
+    );
     // And the other way: a stored `Ok` of the whole-`Result` layout is
     // not an `Ok` value of the plain one either.
     let whole = Options::new("1h").cache_errors(|_: &LookupError| false);
@@ -260,7 +280,10 @@ async fn time_condition_and_cache_errors_together() {
     })
     .await;
     assert_eq!(quick.value, Err(LookupError::NotFound));
-    assert!(!c.exists("quick").await.unwrap(), "a quick error is not stored");
+    assert!(
+        !c.exists("quick").await.unwrap(),
+        "a quick error is not stored"
+    );
     let slow = cache(&c, "slow", StoreAll, &options, || async {
         tokio::time::sleep(Duration::from_millis(250)).await;
         Err::<u32, _>(LookupError::Timeout)
@@ -268,7 +291,10 @@ async fn time_condition_and_cache_errors_together() {
     .await;
     assert_eq!(slow.value, Err(LookupError::Timeout));
     let hit = cache(&c, "slow", StoreAll, &options, || async { Ok(1) }).await;
-    assert_eq!((hit.value, hit.served), (Err(LookupError::Timeout), Served::Hit));
+    assert_eq!(
+        (hit.value, hit.served),
+        (Err(LookupError::Timeout), Served::Hit)
+    );
 }
 
 /// Both conditions on one backend: a stored error round-trips through its
@@ -286,7 +312,10 @@ async fn conditions_hold(c: &Cache) {
         Ok::<String, LookupError>("fresh".into())
     })
     .await;
-    assert_eq!((hit.value, hit.served), (Err(LookupError::Status(404)), Served::Hit));
+    assert_eq!(
+        (hit.value, hit.served),
+        (Err(LookupError::Status(404)), Served::Hit)
+    );
     let _ = cache(c, "cond:timeout", StoreAll, &errors, || async {
         Err::<String, _>(LookupError::Timeout)
     })

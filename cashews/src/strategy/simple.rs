@@ -47,8 +47,8 @@ use crate::backend::native::Immediate;
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::single_flight::Turn;
-use tokio::time::Instant;
 use crate::ttl::IntoTtl;
+use tokio::time::Instant;
 
 /// How a function's return is seen by the strategies: a `Result` whose
 /// success is stored and whose error passes through. The marker `M`
