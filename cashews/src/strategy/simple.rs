@@ -208,6 +208,34 @@ where
     }
 }
 
+/// How long computing a value must have taken for it to be stored: see
+/// [`Options::time_condition`].
+pub trait TimeCondition {
+    /// The least time, or `None` if any is enough.
+    fn min_elapsed(&self) -> Option<Duration>;
+}
+
+/// The default time condition: store a value however fast it came.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Anytime;
+
+impl TimeCondition for Anytime {
+    #[inline]
+    fn min_elapsed(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Store a value only if computing it took at least this long.
+#[derive(Debug, Clone, Copy)]
+pub struct AtLeast(pub Duration);
+
+impl TimeCondition for AtLeast {
+    fn min_elapsed(&self) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
 /// Options of [`cache`]: the TTL, a condition, a time condition, and
 /// protection.
 ///
@@ -225,14 +253,14 @@ where
 /// });
 /// ```
 #[must_use]
-pub struct Options<T = FixedTtl, C = Always> {
+pub struct Options<T = FixedTtl, C = Always, W = Anytime> {
     ttl: T,
     condition: C,
-    time_condition: Duration,
+    time_condition: W,
     protected: bool,
 }
 
-impl<T: fmt::Debug, C> fmt::Debug for Options<T, C> {
+impl<T: fmt::Debug, C, W: fmt::Debug> fmt::Debug for Options<T, C, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
             .field("ttl", &self.ttl)
@@ -250,7 +278,7 @@ impl Options {
         Options {
             ttl: FixedTtl(ttl.into_ttl()),
             condition: Always,
-            time_condition: Duration::ZERO,
+            time_condition: Anytime,
             protected: true,
         }
     }
@@ -264,13 +292,13 @@ impl<F> Options<TtlFn<F>> {
         Options {
             ttl: TtlFn(ttl),
             condition: Always,
-            time_condition: Duration::ZERO,
+            time_condition: Anytime,
             protected: true,
         }
     }
 }
 
-impl<T, C> Options<T, C> {
+impl<T, C, W> Options<T, C, W> {
     /// Whether concurrent misses of one key share one execution (default `true`).
     pub fn protected(mut self, protected: bool) -> Self {
         self.protected = protected;
@@ -278,17 +306,21 @@ impl<T, C> Options<T, C> {
     }
 
     /// Stores a value only if computing it took at least `elapsed`,
-    /// measured on tokio's clock (default zero: every value). A value
+    /// measured on tokio's clock (by default every value is stored). A value
     /// computed faster is still returned, as a miss; waiters of its single
     /// flight still share it.
-    pub fn time_condition(mut self, elapsed: Duration) -> Self {
-        self.time_condition = elapsed;
-        self
+    pub fn time_condition(self, elapsed: Duration) -> Options<T, C, AtLeast> {
+        Options {
+            ttl: self.ttl,
+            condition: self.condition,
+            time_condition: AtLeast(elapsed),
+            protected: self.protected,
+        }
     }
 
     /// Stores only the values for which `condition` returns `true`
     /// (it sees the stored value: the `Ok` value of a `Result`).
-    pub fn condition<F>(self, condition: F) -> Options<T, F> {
+    pub fn condition<F>(self, condition: F) -> Options<T, F, W> {
         Options {
             ttl: self.ttl,
             condition,
@@ -322,7 +354,7 @@ impl<T, C> Options<T, C> {
     /// assert_eq!((again.value, again.served), (Err(LookupError::NotFound), Served::Hit));
     /// # Ok(()) }
     /// ```
-    pub fn cache_errors<P>(self, errors: P) -> Options<T, CacheErrors<C, P>> {
+    pub fn cache_errors<P>(self, errors: P) -> Options<T, CacheErrors<C, P>, W> {
         Options {
             ttl: self.ttl,
             condition: CacheErrors {
@@ -370,11 +402,11 @@ impl<T, C> Options<T, C> {
 /// future it returns is then ready at once, the size of the value: what a
 /// miss needs (a remote read, single flight, the call, the store) is in a
 /// box of its own, allocated only when the memory lookup did not answer.
-pub fn cache<'a, R, M, T, C, F, Fut>(
+pub fn cache<'a, R, M, T, C, W, F, Fut>(
     cache: &'a Cache,
     key: &'a str,
     mode: M,
-    options: &'a Options<T, C>,
+    options: &'a Options<T, C, W>,
     f: F,
 ) -> impl Future<Output = Reported<R>>
 where
@@ -382,6 +414,7 @@ where
     R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     T: TtlPolicy<R::Value>,
     C: Condition<R::Value>,
+    W: TimeCondition,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
@@ -440,10 +473,10 @@ impl<R, Rest: Future<Output = Reported<R>>> Future for CacheCall<R, Rest> {
 /// each decorated function. Its bounds repeat `cache`'s, which Rust has no
 /// way to name once.
 #[inline(never)]
-fn read_or_call<'a, R, M, T, C, F, Fut>(
+fn read_or_call<'a, R, M, T, C, W, F, Fut>(
     cache: &'a Cache,
     key: &'a str,
-    options: &'a Options<T, C>,
+    options: &'a Options<T, C, W>,
     f: F,
     read_already: bool,
 ) -> Pin<Box<impl Future<Output = Reported<R>>>>
@@ -452,6 +485,7 @@ where
     R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     T: TtlPolicy<R::Value>,
     C: Condition<R::Value>,
+    W: TimeCondition,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
@@ -480,10 +514,14 @@ where
             } else {
                 None
             };
-            let started = (!options.time_condition.is_zero()).then(Instant::now);
+            let min_elapsed = options.time_condition.min_elapsed();
+            let started = min_elapsed.map(|_| Instant::now());
             let result = f().await;
             if let Some(value) = result.value() {
-                if started.is_none_or(|started| started.elapsed() >= options.time_condition) {
+                if started
+                    .zip(min_elapsed)
+                    .is_none_or(|(started, least)| started.elapsed() >= least)
+                {
                     store(cache, key, options, value).await;
                 }
                 if let Some(leader) = leader {
@@ -510,7 +548,7 @@ where
     }
 }
 
-async fn store<V, T, C>(cache: &Cache, key: &str, options: &Options<T, C>, value: &V)
+async fn store<V, T, C, W>(cache: &Cache, key: &str, options: &Options<T, C, W>, value: &V)
 where
     V: Serialize,
     T: TtlPolicy<V>,
@@ -533,13 +571,13 @@ where
 
 /// A cached call being set up by [`Cache::cached`].
 #[must_use = "a cached call does nothing until `get_with` or `try_get_with` is awaited"]
-pub struct Cached<'a, T = FixedTtl, C = Always> {
+pub struct Cached<'a, T = FixedTtl, C = Always, W = Anytime> {
     cache: &'a Cache,
     key: &'a str,
-    options: Options<T, C>,
+    options: Options<T, C, W>,
 }
 
-impl<T: fmt::Debug, C> fmt::Debug for Cached<'_, T, C> {
+impl<T: fmt::Debug, C, W: fmt::Debug> fmt::Debug for Cached<'_, T, C, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cached")
             .field("key", &self.key)
@@ -581,7 +619,7 @@ impl Cache {
     }
 }
 
-impl<'a, T, C> Cached<'a, T, C> {
+impl<'a, T, C, W> Cached<'a, T, C, W> {
     /// Whether concurrent misses share one execution (default `true`).
     pub fn protected(mut self, protected: bool) -> Self {
         self.options.protected = protected;
@@ -589,7 +627,7 @@ impl<'a, T, C> Cached<'a, T, C> {
     }
 
     /// Stores only the values for which `condition` returns `true`.
-    pub fn condition<F>(self, condition: F) -> Cached<'a, T, F> {
+    pub fn condition<F>(self, condition: F) -> Cached<'a, T, F, W> {
         Cached {
             cache: self.cache,
             key: self.key,
@@ -598,7 +636,7 @@ impl<'a, T, C> Cached<'a, T, C> {
     }
 
     /// Chooses the TTL from each value instead.
-    pub fn ttl_with<F>(self, ttl: F) -> Cached<'a, TtlFn<F>, C> {
+    pub fn ttl_with<F>(self, ttl: F) -> Cached<'a, TtlFn<F>, C, W> {
         Cached {
             cache: self.cache,
             key: self.key,
@@ -613,9 +651,12 @@ impl<'a, T, C> Cached<'a, T, C> {
 
     /// Stores a value only if computing it took at least `elapsed` (see
     /// [`Options::time_condition`]).
-    pub fn time_condition(mut self, elapsed: Duration) -> Self {
-        self.options.time_condition = elapsed;
-        self
+    pub fn time_condition(self, elapsed: Duration) -> Cached<'a, T, C, AtLeast> {
+        Cached {
+            cache: self.cache,
+            key: self.key,
+            options: self.options.time_condition(elapsed),
+        }
     }
 
     /// Stores the errors for which `errors` returns `true` too (see
@@ -641,7 +682,7 @@ impl<'a, T, C> Cached<'a, T, C> {
     /// assert_eq!((first, again), (Err(Gone), Err(Gone)));
     /// # Ok(()) }
     /// ```
-    pub fn cache_errors<P>(self, errors: P) -> Cached<'a, T, CacheErrors<C, P>> {
+    pub fn cache_errors<P>(self, errors: P) -> Cached<'a, T, CacheErrors<C, P>, W> {
         Cached {
             cache: self.cache,
             key: self.key,
@@ -656,6 +697,7 @@ impl<'a, T, C> Cached<'a, T, C> {
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         T: TtlPolicy<V>,
         C: Condition<V>,
+        W: TimeCondition,
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
@@ -671,6 +713,7 @@ impl<'a, T, C> Cached<'a, T, C> {
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         T: TtlPolicy<V>,
         C: Condition<V>,
+        W: TimeCondition,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
