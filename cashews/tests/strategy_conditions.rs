@@ -199,6 +199,54 @@ async fn turning_cache_errors_on_reads_old_entries_as_misses() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn waiters_share_only_the_errors_chosen_to_be_stored() {
+    let c = mem();
+    let calls = AtomicU32::new(0);
+    let options = Options::new("1h").cache_errors(|e: &LookupError| *e == LookupError::NotFound);
+    let failing = |error: LookupError| {
+        let calls = &calls;
+        move || async move {
+            next(calls);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Err::<u32, _>(error)
+        }
+    };
+    let (first, waiter) = tokio::join!(
+        cache(
+            &c,
+            "shared",
+            StoreAll,
+            &options,
+            failing(LookupError::NotFound)
+        ),
+        cache(
+            &c,
+            "shared",
+            StoreAll,
+            &options,
+            failing(LookupError::NotFound)
+        ),
+    );
+    assert_eq!(
+        (first.served, waiter.served),
+        (Served::Miss, Served::Shared)
+    );
+    assert_eq!(waiter.value, Err(LookupError::NotFound));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let (first, second) = tokio::join!(
+        cache(&c, "own", StoreAll, &options, failing(LookupError::Timeout)),
+        cache(&c, "own", StoreAll, &options, failing(LookupError::Timeout)),
+    );
+    assert_eq!((first.served, second.served), (Served::Miss, Served::Miss));
+    assert_eq!(second.value, Err(LookupError::Timeout));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "an unchosen error is never shared"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn cached_stores_chosen_errors() {
     let c = mem();
     let calls = AtomicU32::new(0);

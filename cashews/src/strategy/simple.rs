@@ -27,7 +27,8 @@
 //!   process share a single execution; the others wait and get a clone of
 //!   its value. If that execution fails, panics or is cancelled, the next
 //!   waiter runs the function instead: nobody hangs, and errors are never
-//!   shared (each waiter sees its own). Hits do not take part.
+//!   shared (each waiter sees its own), but for those that
+//!   [`cache_errors`](Options::cache_errors) stores. Hits do not take part.
 //! - **Safe**: the cache never fails the call. A backend that is down (or a
 //!   value that cannot be stored) only means the function runs; with
 //!   `safe=0` the failure is also logged, since a cached function's
@@ -161,6 +162,14 @@ where
 pub trait Condition<V> {
     /// `true` to store `value`.
     fn should_store(&self, value: &V) -> bool;
+
+    /// `true` if waiters of the same single flight may get a clone of
+    /// `value` (default: every value). An error is shared only if chosen
+    /// to be stored; the others reach only their own caller.
+    fn may_share(&self, value: &V) -> bool {
+        let _ = value;
+        true
+    }
 }
 
 /// The default condition: store every value.
@@ -203,6 +212,13 @@ where
     fn should_store(&self, result: &Result<T, E>) -> bool {
         match result {
             Ok(value) => self.ok.should_store(value),
+            Err(e) => (self.errors)(e),
+        }
+    }
+
+    fn may_share(&self, result: &Result<T, E>) -> bool {
+        match result {
+            Ok(_) => true,
             Err(e) => (self.errors)(e),
         }
     }
@@ -524,7 +540,9 @@ where
                 {
                     store(cache, key, options, value).await;
                 }
-                if let Some(leader) = leader {
+                if let Some(leader) = leader
+                    && options.condition.may_share(value)
+                {
                     leader.share(value);
                 }
             }
