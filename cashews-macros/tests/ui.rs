@@ -14,4 +14,5 @@ fn ui() {
     t.compile_fail("tests/ui/fail_strategies.rs");
     t.compile_fail("tests/ui/fail_invalidate.rs");
     t.compile_fail("tests/ui/fail_trait_impl.rs");
+    t.compile_fail("tests/ui/fail_conditions.rs");
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use crate::key::Any;
 pub use crate::key::{KeyBuf, KeyWriter};
-use crate::strategy::simple::{Outcome, StoreAll, StoreOk};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::strategy::simple::{CacheErrors, Condition, Outcome, StoreAll, StoreOk};
 use crate::ttl::IntoTtl;
 
 /// A TTL literal, checked when the program is compiled: a malformed one
@@ -142,7 +145,28 @@ impl<T, E> Returns<Result<T, E>> {
     pub fn error_predicate(&self, predicate: fn(&E) -> bool) -> fn(&E) -> bool {
         predicate
     }
+
+    /// The condition of `cache_errors`: `ok` decides for `Ok` values,
+    /// `errors` for errors, which must be storable.
+    pub fn cache_errors<C, P>(&self, ok: C, errors: P) -> CacheErrors<C, P>
+    where
+        C: Condition<T>,
+        P: Fn(&E) -> bool,
+        E: StorableError,
+    {
+        CacheErrors::new(ok, errors)
+    }
 }
+
+/// An error type that `cache_errors` can store.
+#[diagnostic::on_unimplemented(
+    message = "`cache_errors` stores the error type `{Self}`, so it must implement Serialize + DeserializeOwned",
+    label = "errors of this type cannot be stored",
+    note = "derive `serde::Serialize`, `serde::Deserialize` and `Clone` for `{Self}` (a stored value is also `Send + Sync + 'static`), or drop `cache_errors`"
+)]
+pub trait StorableError {}
+
+impl<E> StorableError for E where E: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 
 /// How many single-flight slots `cache` holds (keys being computed):
 /// lets the test suites check that a cancelled call leaves none behind.

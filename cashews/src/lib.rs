@@ -107,6 +107,8 @@ pub use ttl::{IntoTtl, parse_ttl};
 /// | `prefix` | text put before the key, as `prefix:key` | none |
 /// | `cache` | the [`Cache`] to use: any expression giving a `Cache` or `&Cache` (`self.cache`, `&CACHE`) | [`global()`] |
 /// | `condition` | a closure of the stored value (`&T` of an `Ok(T)`, or the whole value) returning whether to store it | store every value |
+/// | `time_condition` | store a value only if computing it took at least this long, on tokio's clock: `"200ms"` (checked when compiling), seconds, or a `Duration` expression; a faster result is returned but not stored | store every value |
+/// | `cache_errors` | for a `Result`: also store the errors chosen, and return them on later hits: `true` (every error), a list of patterns (`[MyError::NotFound, MyError::Status(404)]`), or a predicate `\|e: &MyError\| ...`; the error type must be `Serialize + DeserializeOwned + Clone` (a compile error says so); the whole `Result` is then stored, so entries stored without it read as misses | no error stored |
 /// | `protected` | whether concurrent misses of one key share one execution | `true` |
 /// | `crate` | the path of this crate when it is renamed or re-exported: `crate = "my_cashews"` | `"cashews"` |
 ///
@@ -153,6 +155,34 @@ pub use ttl::{IntoTtl, parse_ttl};
 /// assert!(users.cache.exists("users:user:7").await.unwrap());
 /// assert!(users.find("ADA").await.is_none());
 /// assert!(users.cache.exists("by-name:ada").await.unwrap());
+/// # }
+/// ```
+///
+/// `cache_errors` and `time_condition`: a "not found" is as worth keeping
+/// as a user, a timeout is not; and a report is kept only when it was slow
+/// to build.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// enum LookupError { NotFound, Timeout }
+///
+/// #[cashews::cache(ttl = "10m", key = "user:{id}", cache_errors = [LookupError::NotFound])]
+/// async fn user_name(id: u64) -> Result<String, LookupError> {
+///     if id == 0 { Err(LookupError::NotFound) } else { Err(LookupError::Timeout) }
+/// }
+///
+/// #[cashews::cache(ttl = "1h", key = "report:{day}", time_condition = "200ms")]
+/// async fn report(day: u32) -> Vec<u32> {
+///     vec![day] // fast: returned, not stored
+/// }
+///
+/// assert_eq!(user_name(0).await, Err(LookupError::NotFound));
+/// assert!(cashews::global().exists("user:0").await.unwrap());
+/// assert_eq!(user_name(1).await, Err(LookupError::Timeout));
+/// assert!(!cashews::global().exists("user:1").await.unwrap());
+/// assert_eq!(report(3).await, [3]);
+/// assert!(!cashews::global().exists("report:3").await.unwrap());
 /// # }
 /// ```
 ///

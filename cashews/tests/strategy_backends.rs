@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use cashews::strategy::Served;
+use cashews::strategy::simple::{Options, StoreAll, cache};
 use cashews::strategy::{
     CircuitBreaker, Early, Failover, Hit, Locked, RateLimit, SliceRateLimit, Soft, circuit_breaker,
     early, failover, hit, locked, rate_limit, soft,
@@ -142,6 +144,24 @@ async fn the_others_work(a: &Cache, b: &Cache) {
             .unwrap_err()
             .is_circuit_open()
     );
+
+    // The plain cache's conditions: an error one process stored is the
+    // other's hit; a result faster than the time condition is not stored.
+    let errors = Options::new(MINUTE).cache_errors(|e: &u16| *e == 404);
+    let stored = cache(a, "errors", StoreAll, &errors, || async {
+        Err::<u32, u16>(404)
+    })
+    .await;
+    assert_eq!(stored.value, Err(404));
+    let hit = cache(b, "errors", StoreAll, &errors, || async {
+        Ok::<u32, u16>(1)
+    })
+    .await;
+    assert_eq!((hit.value, hit.served), (Err(404), Served::Hit));
+    let fast = Options::new(MINUTE).time_condition(MINUTE);
+    let value = cache(a, "fast", StoreAll, &fast, || async { 5u32 }).await;
+    assert_eq!(value.value, 5);
+    assert!(!b.exists("fast").await.unwrap());
 }
 
 /// With `safe=0` the cache's commands fail, but no strategy fails a call

@@ -101,8 +101,45 @@ mod renamed {
     pub async fn forget() {}
 }
 
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Missing {
+    Gone,
+    Moved(u16),
+}
+
+fn is_gone(e: &Missing) -> bool {
+    *e == Missing::Gone
+}
+
+#[cashews::cache(ttl = "1m", key = "fn-errors:{id}", cache_errors = is_gone)]
+async fn fn_errors(id: u16) -> Result<u16, Missing> {
+    if id == 0 { Err(Missing::Gone) } else { Err(Missing::Moved(id)) }
+}
+
+#[cashews::cache(
+    ttl = "1m",
+    key = "listed-errors:{id}",
+    cache_errors = [Missing::Moved(..)],
+    condition = |v| *v > 1,
+    time_condition = TTL / 60
+)]
+async fn listed_errors(id: u16) -> Result<u16, Missing> {
+    Ok(id)
+}
+
+#[cashews::cache(ttl = "1m", cache_errors = false, time_condition = 2)]
+async fn no_errors(id: u16) -> Result<u16, Missing> {
+    Ok(id)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    assert_eq!(fn_errors(0).await, Err(Missing::Gone));
+    assert!(cashews::global().exists("fn-errors:0").await.unwrap());
+    assert_eq!(fn_errors(3).await, Err(Missing::Moved(3)));
+    assert!(!cashews::global().exists("fn-errors:3").await.unwrap());
+    assert_eq!(listed_errors(2).await, Ok(2));
+    assert_eq!(no_errors(2).await, Ok(2));
     assert_eq!(literal(1).await, 1);
     assert_eq!(seconds(2).await, Some(2));
     assert_eq!(expression(3).await.unwrap(), 3);

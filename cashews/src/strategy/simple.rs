@@ -27,7 +27,8 @@
 //!   process share a single execution; the others wait and get a clone of
 //!   its value. If that execution fails, panics or is cancelled, the next
 //!   waiter runs the function instead: nobody hangs, and errors are never
-//!   shared (each waiter sees its own). Hits do not take part.
+//!   shared (each waiter sees its own), but for those that
+//!   [`cache_errors`](Options::cache_errors) stores. Hits do not take part.
 //! - **Safe**: the cache never fails the call. A backend that is down (or a
 //!   value that cannot be stored) only means the function runs; with
 //!   `safe=0` the failure is also logged, since a cached function's
@@ -48,6 +49,7 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::single_flight::Turn;
 use crate::ttl::IntoTtl;
+use tokio::time::Instant;
 
 /// How a function's return is seen by the strategies: a `Result` whose
 /// success is stored and whose error passes through. The marker `M`
@@ -160,6 +162,14 @@ where
 pub trait Condition<V> {
     /// `true` to store `value`.
     fn should_store(&self, value: &V) -> bool;
+
+    /// `true` if waiters of the same single flight may get a clone of
+    /// `value` (default: every value). An error is shared only if chosen
+    /// to be stored; the others reach only their own caller.
+    fn may_share(&self, value: &V) -> bool {
+        let _ = value;
+        true
+    }
 }
 
 /// The default condition: store every value.
@@ -178,7 +188,72 @@ impl<V, F: Fn(&V) -> bool> Condition<V> for F {
     }
 }
 
-/// Options of [`cache`]: the TTL, a condition, and protection.
+/// The condition of a whole `Result` stored with [`StoreAll`]: an `Ok`
+/// value is stored if `ok` accepts it, an error if `errors` does. See
+/// [`Options::cache_errors`].
+#[derive(Debug, Clone, Copy)]
+pub struct CacheErrors<C, P> {
+    ok: C,
+    errors: P,
+}
+
+impl<C, P> CacheErrors<C, P> {
+    /// Stores `Ok` values that `ok` accepts and errors that `errors` accepts.
+    pub fn new(ok: C, errors: P) -> Self {
+        CacheErrors { ok, errors }
+    }
+}
+
+impl<T, E, C, P> Condition<Result<T, E>> for CacheErrors<C, P>
+where
+    C: Condition<T>,
+    P: Fn(&E) -> bool,
+{
+    fn should_store(&self, result: &Result<T, E>) -> bool {
+        match result {
+            Ok(value) => self.ok.should_store(value),
+            Err(e) => (self.errors)(e),
+        }
+    }
+
+    fn may_share(&self, result: &Result<T, E>) -> bool {
+        match result {
+            Ok(_) => true,
+            Err(e) => (self.errors)(e),
+        }
+    }
+}
+
+/// How long computing a value must have taken for it to be stored: see
+/// [`Options::time_condition`].
+pub trait TimeCondition {
+    /// The least time, or `None` if any is enough.
+    fn min_elapsed(&self) -> Option<Duration>;
+}
+
+/// The default time condition: store a value however fast it came.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Anytime;
+
+impl TimeCondition for Anytime {
+    #[inline]
+    fn min_elapsed(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Store a value only if computing it took at least this long.
+#[derive(Debug, Clone, Copy)]
+pub struct AtLeast(pub Duration);
+
+impl TimeCondition for AtLeast {
+    fn min_elapsed(&self) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
+/// Options of [`cache`]: the TTL, a condition, a time condition, and
+/// protection.
 ///
 /// ```
 /// use std::time::Duration;
@@ -186,6 +261,7 @@ impl<V, F: Fn(&V) -> bool> Condition<V> for F {
 ///
 /// let options = Options::new("10m")
 ///     .condition(|users: &Vec<String>| !users.is_empty())
+///     .time_condition(Duration::from_millis(200))
 ///     .protected(false);
 /// // A TTL chosen per value: short for empty answers.
 /// let options = Options::ttl_with(|users: &Vec<String>| {
@@ -193,16 +269,18 @@ impl<V, F: Fn(&V) -> bool> Condition<V> for F {
 /// });
 /// ```
 #[must_use]
-pub struct Options<T = FixedTtl, C = Always> {
+pub struct Options<T = FixedTtl, C = Always, W = Anytime> {
     ttl: T,
     condition: C,
+    time_condition: W,
     protected: bool,
 }
 
-impl<T: fmt::Debug, C> fmt::Debug for Options<T, C> {
+impl<T: fmt::Debug, C, W: fmt::Debug> fmt::Debug for Options<T, C, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
             .field("ttl", &self.ttl)
+            .field("time_condition", &self.time_condition)
             .field("protected", &self.protected)
             .finish_non_exhaustive()
     }
@@ -216,6 +294,7 @@ impl Options {
         Options {
             ttl: FixedTtl(ttl.into_ttl()),
             condition: Always,
+            time_condition: Anytime,
             protected: true,
         }
     }
@@ -229,24 +308,76 @@ impl<F> Options<TtlFn<F>> {
         Options {
             ttl: TtlFn(ttl),
             condition: Always,
+            time_condition: Anytime,
             protected: true,
         }
     }
 }
 
-impl<T, C> Options<T, C> {
+impl<T, C, W> Options<T, C, W> {
     /// Whether concurrent misses of one key share one execution (default `true`).
     pub fn protected(mut self, protected: bool) -> Self {
         self.protected = protected;
         self
     }
 
+    /// Stores a value only if computing it took at least `elapsed`,
+    /// measured on tokio's clock (by default every value is stored). A value
+    /// computed faster is still returned, as a miss; waiters of its single
+    /// flight still share it.
+    pub fn time_condition(self, elapsed: Duration) -> Options<T, C, AtLeast> {
+        Options {
+            ttl: self.ttl,
+            condition: self.condition,
+            time_condition: AtLeast(elapsed),
+            protected: self.protected,
+        }
+    }
+
     /// Stores only the values for which `condition` returns `true`
     /// (it sees the stored value: the `Ok` value of a `Result`).
-    pub fn condition<F>(self, condition: F) -> Options<T, F> {
+    pub fn condition<F>(self, condition: F) -> Options<T, F, W> {
         Options {
             ttl: self.ttl,
             condition,
+            time_condition: self.time_condition,
+            protected: self.protected,
+        }
+    }
+
+    /// Stores the errors for which `errors` returns `true` too, and
+    /// returns them on later hits; the condition keeps deciding for `Ok`
+    /// values. For a `Result` called with [`StoreAll`], which stores the
+    /// whole `Result` (so its error type must be `Serialize +
+    /// DeserializeOwned`): a stored `Err` reads back as that `Err`, and a
+    /// value stored without `cache_errors` (a bare `Ok` value) reads as a
+    /// miss.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// use cashews::strategy::Served;
+    /// use cashews::strategy::simple::{Options, StoreAll, cache};
+    ///
+    /// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// enum LookupError { NotFound, Timeout }
+    ///
+    /// let c = cashews::Cache::from_url("mem://")?;
+    /// let options = Options::new("1m")
+    ///     .cache_errors(|e: &LookupError| matches!(e, LookupError::NotFound));
+    /// let missing = || async { Err::<String, _>(LookupError::NotFound) };
+    /// cache(&c, "user:9", StoreAll, &options, missing).await;
+    /// let again = cache(&c, "user:9", StoreAll, &options, missing).await;
+    /// assert_eq!((again.value, again.served), (Err(LookupError::NotFound), Served::Hit));
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_errors<P>(self, errors: P) -> Options<T, CacheErrors<C, P>, W> {
+        Options {
+            ttl: self.ttl,
+            condition: CacheErrors {
+                ok: self.condition,
+                errors,
+            },
+            time_condition: self.time_condition,
             protected: self.protected,
         }
     }
@@ -258,7 +389,8 @@ impl<T, C> Options<T, C> {
 /// [`Served::Miss`].
 ///
 /// `mode` is [`StoreOk`] for functions returning `Result` (only `Ok` is
-/// stored, the error is returned untouched) or [`StoreAll`].
+/// stored, the error is returned untouched) or [`StoreAll`] (the whole
+/// return is stored: a `Result` with [`Options::cache_errors`]).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
@@ -287,11 +419,11 @@ impl<T, C> Options<T, C> {
 /// miss needs (a remote read, single flight, the call, the store) is in a
 /// box of its own, allocated only when the memory lookup did not answer.
 #[inline]
-pub fn cache<'a, R, M, T, C, F, Fut>(
+pub fn cache<'a, R, M, T, C, W, F, Fut>(
     cache: &'a Cache,
     key: &'a str,
     mode: M,
-    options: &'a Options<T, C>,
+    options: &'a Options<T, C, W>,
     f: F,
 ) -> impl Future<Output = Reported<R>>
 where
@@ -299,6 +431,7 @@ where
     R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     T: TtlPolicy<R::Value>,
     C: Condition<R::Value>,
+    W: TimeCondition,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
@@ -357,10 +490,10 @@ impl<R, Rest: Future<Output = Reported<R>>> Future for CacheCall<R, Rest> {
 /// each decorated function. Its bounds repeat `cache`'s, which Rust has no
 /// way to name once.
 #[inline(never)]
-fn read_or_call<'a, R, M, T, C, F, Fut>(
+fn read_or_call<'a, R, M, T, C, W, F, Fut>(
     cache: &'a Cache,
     key: &'a str,
-    options: &'a Options<T, C>,
+    options: &'a Options<T, C, W>,
     f: F,
     read_already: bool,
 ) -> Pin<Box<impl Future<Output = Reported<R>>>>
@@ -369,6 +502,7 @@ where
     R::Value: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     T: TtlPolicy<R::Value>,
     C: Condition<R::Value>,
+    W: TimeCondition,
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
@@ -397,10 +531,19 @@ where
             } else {
                 None
             };
+            let min_elapsed = options.time_condition.min_elapsed();
+            let started = min_elapsed.map(|_| Instant::now());
             let result = f().await;
             if let Some(value) = result.value() {
-                store(cache, key, options, value).await;
-                if let Some(leader) = leader {
+                if started
+                    .zip(min_elapsed)
+                    .is_none_or(|(started, least)| started.elapsed() >= least)
+                {
+                    store(cache, key, options, value).await;
+                }
+                if let Some(leader) = leader
+                    && options.condition.may_share(value)
+                {
                     leader.share(value);
                 }
             }
@@ -424,7 +567,7 @@ where
     }
 }
 
-async fn store<V, T, C>(cache: &Cache, key: &str, options: &Options<T, C>, value: &V)
+async fn store<V, T, C, W>(cache: &Cache, key: &str, options: &Options<T, C, W>, value: &V)
 where
     V: Serialize,
     T: TtlPolicy<V>,
@@ -447,13 +590,13 @@ where
 
 /// A cached call being set up by [`Cache::cached`].
 #[must_use = "a cached call does nothing until `get_with` or `try_get_with` is awaited"]
-pub struct Cached<'a, T = FixedTtl, C = Always> {
+pub struct Cached<'a, T = FixedTtl, C = Always, W = Anytime> {
     cache: &'a Cache,
     key: &'a str,
-    options: Options<T, C>,
+    options: Options<T, C, W>,
 }
 
-impl<T: fmt::Debug, C> fmt::Debug for Cached<'_, T, C> {
+impl<T: fmt::Debug, C, W: fmt::Debug> fmt::Debug for Cached<'_, T, C, W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cached")
             .field("key", &self.key)
@@ -495,7 +638,7 @@ impl Cache {
     }
 }
 
-impl<'a, T, C> Cached<'a, T, C> {
+impl<'a, T, C, W> Cached<'a, T, C, W> {
     /// Whether concurrent misses share one execution (default `true`).
     pub fn protected(mut self, protected: bool) -> Self {
         self.options.protected = protected;
@@ -503,7 +646,7 @@ impl<'a, T, C> Cached<'a, T, C> {
     }
 
     /// Stores only the values for which `condition` returns `true`.
-    pub fn condition<F>(self, condition: F) -> Cached<'a, T, F> {
+    pub fn condition<F>(self, condition: F) -> Cached<'a, T, F, W> {
         Cached {
             cache: self.cache,
             key: self.key,
@@ -512,15 +655,57 @@ impl<'a, T, C> Cached<'a, T, C> {
     }
 
     /// Chooses the TTL from each value instead.
-    pub fn ttl_with<F>(self, ttl: F) -> Cached<'a, TtlFn<F>, C> {
+    pub fn ttl_with<F>(self, ttl: F) -> Cached<'a, TtlFn<F>, C, W> {
         Cached {
             cache: self.cache,
             key: self.key,
             options: Options {
                 ttl: TtlFn(ttl),
                 condition: self.options.condition,
+                time_condition: self.options.time_condition,
                 protected: self.options.protected,
             },
+        }
+    }
+
+    /// Stores a value only if computing it took at least `elapsed` (see
+    /// [`Options::time_condition`]).
+    pub fn time_condition(self, elapsed: Duration) -> Cached<'a, T, C, AtLeast> {
+        Cached {
+            cache: self.cache,
+            key: self.key,
+            options: self.options.time_condition(elapsed),
+        }
+    }
+
+    /// Stores the errors for which `errors` returns `true` too (see
+    /// [`Options::cache_errors`]); call [`get_with`](Self::get_with), which
+    /// stores the whole `Result`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> cashews::Result<()> {
+    /// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// struct Gone;
+    ///
+    /// let cache = cashews::Cache::from_url("mem://")?;
+    /// let first: Result<String, Gone> = cache
+    ///     .cached("page:3", "1h")
+    ///     .cache_errors(|_: &Gone| true)
+    ///     .get_with(|| async { Err(Gone) })
+    ///     .await;
+    /// let again: Result<String, Gone> = cache
+    ///     .cached("page:3", "1h")
+    ///     .cache_errors(|_: &Gone| true)
+    ///     .get_with(|| async { Ok("never called".to_owned()) })
+    ///     .await;
+    /// assert_eq!((first, again), (Err(Gone), Err(Gone)));
+    /// # Ok(()) }
+    /// ```
+    pub fn cache_errors<P>(self, errors: P) -> Cached<'a, T, CacheErrors<C, P>, W> {
+        Cached {
+            cache: self.cache,
+            key: self.key,
+            options: self.options.cache_errors(errors),
         }
     }
 
@@ -531,6 +716,7 @@ impl<'a, T, C> Cached<'a, T, C> {
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         T: TtlPolicy<V>,
         C: Condition<V>,
+        W: TimeCondition,
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
@@ -546,6 +732,7 @@ impl<'a, T, C> Cached<'a, T, C> {
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
         T: TtlPolicy<V>,
         C: Condition<V>,
+        W: TimeCondition,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
