@@ -26,6 +26,42 @@
 //!
 //! Linux only: pausing a server reads `/proc`.
 
+/// The kill, restart, pause and resume methods of a server type with a
+/// `process`, a `port` and an async `wait_ready`; `$name` names it in panics.
+macro_rules! lifecycle {
+    ($name:literal) => {
+        /// Kills the server at once (SIGKILL: no goodbye to clients).
+        pub fn kill(&mut self) {
+            self.process.kill();
+        }
+
+        /// Kills the server and starts it again on the same port, empty;
+        /// panics if it does not come back.
+        pub async fn restart(&mut self) {
+            self.process.kill();
+            let started = match self.process.respawn() {
+                Ok(()) => self.wait_ready().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = started {
+                panic!("restarting {} on port {}: {e}", $name, self.port);
+            }
+        }
+
+        /// Freezes the server (SIGSTOP): connections stay open, nothing
+        /// answers until `resume`.
+        pub async fn pause(&self) {
+            self.process.stop().await;
+        }
+
+        /// Lets a paused server run again (SIGCONT).
+        pub fn resume(&self) {
+            self.process.signal(nix::sys::signal::Signal::SIGCONT);
+        }
+    };
+}
+use lifecycle;
+
 mod memcached;
 mod process;
 mod redis;

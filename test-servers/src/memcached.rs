@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
@@ -88,34 +87,7 @@ impl MemcachedServer {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server at once (SIGKILL: no goodbye to clients).
-    pub fn kill(&mut self) {
-        self.process.kill();
-    }
-
-    /// Kills the server and starts it again on the same port, empty;
-    /// panics if it does not come back.
-    pub async fn restart(&mut self) {
-        self.process.kill();
-        let started = match self.process.respawn() {
-            Ok(()) => self.wait_ready().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = started {
-            panic!("restarting memcached on port {}: {e}", self.port);
-        }
-    }
-
-    /// Freezes the server (SIGSTOP): connections stay open, nothing
-    /// answers until [`MemcachedServer::resume`].
-    pub async fn pause(&self) {
-        self.process.stop().await;
-    }
-
-    /// Lets a paused server run again (SIGCONT).
-    pub fn resume(&self) {
-        self.process.signal(Signal::SIGCONT);
-    }
+    crate::lifecycle!("memcached");
 
     /// A raw meta-protocol connection.
     pub async fn raw(&self) -> RawMemcached {

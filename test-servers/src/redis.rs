@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufStream};
 
 use crate::process::{Process, STEP};
@@ -112,34 +111,7 @@ impl RedisServer {
             .expect("a raw connection to the test server")
     }
 
-    /// Kills the server at once (SIGKILL: no goodbye to clients).
-    pub fn kill(&mut self) {
-        self.process.kill();
-    }
-
-    /// Kills the server and starts it again on the same port, empty;
-    /// panics if it does not come back.
-    pub async fn restart(&mut self) {
-        self.process.kill();
-        let started = match self.process.respawn() {
-            Ok(()) => self.wait_ready().await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = started {
-            panic!("restarting redis-server on port {}: {e}", self.port);
-        }
-    }
-
-    /// Freezes the server (SIGSTOP): connections stay open, nothing
-    /// answers until [`RedisServer::resume`].
-    pub async fn pause(&self) {
-        self.process.stop().await;
-    }
-
-    /// Lets a paused server run again (SIGCONT).
-    pub fn resume(&self) {
-        self.process.signal(Signal::SIGCONT);
-    }
+    crate::lifecycle!("redis-server");
 
     /// Moves the server's clock `d` forward for every key it holds: each
     /// TTL is lowered by `d`, and keys whose TTL runs out are deleted.
